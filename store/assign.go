@@ -1,0 +1,370 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The assignment table file (users/assign.db) holds the qmail-users table:
+//
+//	meta    "schema" → uint32 version
+//	exact   lowercase(local) → entry            ("=" lines)
+//	prefix  lowercase(loc) → entry              ("+" lines)
+//	lines   seq(8) → entry                       (every line in file order, for export)
+//
+// It is never changed in place. WriteAssignTable builds a complete new file
+// beside the old one, fsyncs it and renames it over the old one, as
+// qmail-newu swaps users/cdb; an AssignTable notices the new file and
+// reopens it. A lookup therefore sees the old table or the new one, never a
+// mixture.
+
+const assignSchemaVersion = 1
+
+var (
+	bucketExact  = []byte("exact")
+	bucketPrefix = []byte("prefix")
+	bucketLines  = []byte("lines")
+)
+
+// AssignEntry is one line of the table.
+type AssignEntry struct {
+	// Wildcard is set for a "+" line: every address that begins with Local.
+	Wildcard bool
+	Local    string
+	User     string
+	UID      int
+	GID      int
+	Home     string
+	Dash     string
+	Ext      string
+}
+
+// Assignment is the answer to a lookup: who delivers and which .qmail file
+// they read (Home + "/.qmail" + Dash + Ext).
+type Assignment struct {
+	User string
+	UID  int
+	GID  int
+	Home string
+	Dash string
+	// Ext is the entry's extension followed, for a wildcard entry, by the
+	// rest of the address in its original case.
+	Ext string
+}
+
+func encodeAssign(e *AssignEntry) []byte {
+	var enc encoder
+	enc.byte(1)
+	if e.Wildcard {
+		enc.byte(1)
+	} else {
+		enc.byte(0)
+	}
+	enc.string(e.Local)
+	enc.string(e.User)
+	enc.varint(int64(e.UID))
+	enc.varint(int64(e.GID))
+	enc.string(e.Home)
+	enc.string(e.Dash)
+	enc.string(e.Ext)
+	return enc.b
+}
+
+func decodeAssign(b []byte) (*AssignEntry, error) {
+	d := decoder{b: b}
+	if f := d.byte(); d.err == nil && f != 1 {
+		return nil, fmt.Errorf("assignment record: unknown format %d", f)
+	}
+	e := &AssignEntry{Wildcard: d.byte() == 1}
+	e.Local = d.string()
+	e.User = d.string()
+	e.UID = int(d.varint())
+	e.GID = int(d.varint())
+	e.Home = d.string()
+	e.Dash = d.string()
+	e.Ext = d.string()
+	if d.err != nil {
+		return nil, fmt.Errorf("assignment record: %w", d.err)
+	}
+	return e, nil
+}
+
+// WriteAssignTable replaces the table at path with entries, atomically.
+// Among entries with the same key the first one wins, as in qmail-newu.
+func WriteAssignTable(path string, entries []AssignEntry) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".new*")
+	if err != nil {
+		return fmt.Errorf("assignment table %s: %w", path, err)
+	}
+	tmpName := tmp.Name()
+	tmp.Close()
+	defer os.Remove(tmpName) // after a successful rename there is nothing to remove
+	if err := os.Chmod(tmpName, 0o644); err != nil {
+		return fmt.Errorf("assignment table %s: %w", path, err)
+	}
+	b, err := bolt.Open(tmpName, 0o644, &bolt.Options{Timeout: time.Second, NoFreelistSync: true})
+	if err != nil {
+		return fmt.Errorf("assignment table %s: %w", tmpName, err)
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if err := meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, assignSchemaVersion)); err != nil {
+			return err
+		}
+		exact, _ := tx.CreateBucket(bucketExact)
+		prefix, _ := tx.CreateBucket(bucketPrefix)
+		lines, err := tx.CreateBucket(bucketLines)
+		if err != nil {
+			return err
+		}
+		for i := range entries {
+			e := &entries[i]
+			v := encodeAssign(e)
+			if err := lines.Put(binary.BigEndian.AppendUint64(nil, uint64(i)), v); err != nil {
+				return err
+			}
+			bucket := exact
+			if e.Wildcard {
+				bucket = prefix
+			}
+			key := []byte(asciiLower(e.Local))
+			if !e.Wildcard && len(key) == 0 {
+				// bbolt refuses empty keys; an exact entry for the empty
+				// local part could never match anyway (qmail treats the
+				// empty local part as a trash address).
+				continue
+			}
+			if e.Wildcard {
+				// The empty prefix is the catch-all; keys get a leading
+				// byte so that it can be stored.
+				key = append([]byte{'+'}, key...)
+			}
+			if bucket.Get(key) != nil {
+				continue
+			}
+			if err := bucket.Put(key, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if cerr := b.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("assignment table %s: %w", tmpName, err)
+	}
+	if err := os.Rename(tmpName, path); err != nil {
+		return fmt.Errorf("assignment table %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// AssignTable reads the table at one path. It is safe for concurrent use.
+// Every lookup checks whether the file was replaced and, if so, opens the
+// new one; lookups under way finish on the old one, which is closed after
+// the last of them.
+type AssignTable struct {
+	path string
+
+	mu  sync.Mutex
+	cur *assignHandle
+}
+
+type assignHandle struct {
+	db    *bolt.DB
+	ino   uint64
+	mtime time.Time
+	users sync.WaitGroup
+}
+
+// OpenAssignTable returns a table reading path. The file need not exist:
+// a missing table has no entries.
+func OpenAssignTable(path string) *AssignTable {
+	return &AssignTable{path: path}
+}
+
+// Path returns the table file's path.
+func (t *AssignTable) Path() string { return t.path }
+
+// Close closes the open file, if any, once lookups under way are done.
+func (t *AssignTable) Close() error {
+	t.mu.Lock()
+	old := t.cur
+	t.cur = nil
+	t.mu.Unlock()
+	return retire(old)
+}
+
+func retire(h *assignHandle) error {
+	if h == nil {
+		return nil
+	}
+	h.users.Wait()
+	return h.db.Close()
+}
+
+// acquire returns the open file that is now at path (nil if there is
+// none), counted as in use until release.
+func (t *AssignTable) acquire() (*assignHandle, error) {
+	fi, statErr := os.Stat(t.path)
+	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
+		return nil, fmt.Errorf("assignment table %s: %w", t.path, statErr)
+	}
+	t.mu.Lock()
+	var old *assignHandle
+	defer func() { retire(old) }() // runs after the unlock below
+	defer t.mu.Unlock()
+	switch {
+	case statErr != nil:
+		old, t.cur = t.cur, nil
+		return nil, nil
+	case t.cur == nil || t.cur.ino != fi.Sys().(*syscall.Stat_t).Ino || !t.cur.mtime.Equal(fi.ModTime()):
+		db, err := openAssignFile(t.path)
+		if err != nil {
+			return nil, err
+		}
+		old = t.cur
+		t.cur = &assignHandle{db: db, ino: fi.Sys().(*syscall.Stat_t).Ino, mtime: fi.ModTime()}
+	}
+	t.cur.users.Add(1)
+	return t.cur, nil
+}
+
+func openAssignFile(path string) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("assignment table %s: %w", path, err)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || tx.Bucket(bucketExact) == nil || tx.Bucket(bucketPrefix) == nil || tx.Bucket(bucketLines) == nil {
+			return errors.New("not a gqmail assignment table")
+		}
+		v := meta.Get(keySchema)
+		if len(v) != 4 {
+			return errors.New("schema version record is damaged")
+		}
+		if n := binary.BigEndian.Uint32(v); n != assignSchemaVersion {
+			return fmt.Errorf("schema version %d, this gqmail understands %d", n, assignSchemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("assignment table %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Lookup finds the assignment for a local part as qmail-lspawn does: the
+// exact entry for the lowercased local part, else the wildcard entry with
+// the longest prefix of it, else none.
+func (t *AssignTable) Lookup(local string) (Assignment, bool, error) {
+	h, err := t.acquire()
+	if err != nil || h == nil {
+		return Assignment{}, false, err
+	}
+	defer h.users.Done()
+	var (
+		a     Assignment
+		found bool
+	)
+	err = h.db.View(func(tx *bolt.Tx) error {
+		lower := asciiLower(local)
+		if lower != "" {
+			if v := tx.Bucket(bucketExact).Get([]byte(lower)); v != nil {
+				e, err := decodeAssign(v)
+				if err != nil {
+					return err
+				}
+				a, found = assignment(e, ""), true
+				return nil
+			}
+		}
+		prefix := tx.Bucket(bucketPrefix)
+		key := append([]byte{'+'}, lower...)
+		for i := len(lower); i >= 0; i-- {
+			if v := prefix.Get(key[:1+i]); v != nil {
+				e, err := decodeAssign(v)
+				if err != nil {
+					return err
+				}
+				a, found = assignment(e, local[i:]), true
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Assignment{}, false, fmt.Errorf("assignment table %s: lookup %q: %w", t.path, local, err)
+	}
+	return a, found, nil
+}
+
+func assignment(e *AssignEntry, rest string) Assignment {
+	return Assignment{User: e.User, UID: e.UID, GID: e.GID, Home: e.Home, Dash: e.Dash, Ext: e.Ext + rest}
+}
+
+// Entries returns every line of the table in its original order.
+func (t *AssignTable) Entries() ([]AssignEntry, error) {
+	h, err := t.acquire()
+	if err != nil || h == nil {
+		return nil, err
+	}
+	defer h.users.Done()
+	var out []AssignEntry
+	err = h.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLines).ForEach(func(_, v []byte) error {
+			e, err := decodeAssign(v)
+			if err != nil {
+				return err
+			}
+			out = append(out, *e)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// asciiLower lowercases ASCII letters only, as qmail does, so that byte
+// offsets in the result are offsets in the original.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}

@@ -1,0 +1,183 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the layout of the queue database this code reads and
+// writes.
+const SchemaVersion = 1
+
+var (
+	bucketMeta   = []byte("meta")
+	bucketMsgs   = []byte("msgs")
+	bucketRcpts  = []byte("rcpts")
+	bucketDue    = []byte("due")
+	bucketBodies = []byte("bodies")
+	keySchema    = []byte("schema")
+)
+
+// ErrClosed is returned by calls made after Close.
+var ErrClosed = errors.New("queue database is closed")
+
+// DB is the queue database. Its methods are safe for concurrent use.
+type DB struct {
+	path   string
+	bolt   *bolt.DB
+	commit *committer
+
+	// accepted is signalled (without blocking) after every commit that
+	// queued a message, so the engine can look for new work at once.
+	accepted chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Options tune Open.
+type Options struct {
+	// LockTimeout bounds the wait for another process holding the file;
+	// zero means one second.
+	LockTimeout time.Duration
+	// Owner is written next to the database ("<path>.owner") so that a
+	// second process that cannot open it can say who holds it.
+	Owner string
+}
+
+// Open opens the queue database at path, creating it if it does not exist.
+// It refuses a file whose schema is newer than SchemaVersion or that is not
+// a queue database, and a file that another process holds open.
+func Open(path string, opts Options) (*DB, error) {
+	timeout := opts.LockTimeout
+	if timeout == 0 {
+		timeout = time.Second
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        timeout,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("queue database %s is in use%s", path, holder(path))
+		}
+		return nil, fmt.Errorf("queue database %s: %w", path, err)
+	}
+	if err := checkSchema(b, path); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if opts.Owner != "" {
+		// Best effort: the owner file only improves an error message.
+		_ = os.WriteFile(path+".owner", fmt.Appendf(nil, "%d %s\n", os.Getpid(), opts.Owner), 0o644)
+	}
+	db := &DB{
+		path:     path,
+		bolt:     b,
+		accepted: make(chan struct{}, 1),
+	}
+	db.commit = newCommitter(b)
+	return db, nil
+}
+
+func holder(path string) string {
+	b, err := os.ReadFile(path + ".owner")
+	if err != nil {
+		return " by another process"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return " by another process"
+	}
+	return fmt.Sprintf(" by process %s (%s); stop it first", f[0], strings.Join(f[1:], " "))
+}
+
+func checkSchema(b *bolt.DB, path string) error {
+	return b.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			// Only an empty file may become a queue: anything else with
+			// buckets of its own is not ours to rewrite.
+			c := tx.Cursor()
+			if k, _ := c.First(); k != nil {
+				return fmt.Errorf("queue database %s: not a gqmail queue (bucket %q but no schema version)", path, k)
+			}
+			return createSchema(tx)
+		}
+		v := meta.Get(keySchema)
+		if len(v) != 4 {
+			return fmt.Errorf("queue database %s: schema version record is damaged (%d bytes)", path, len(v))
+		}
+		n := binary.BigEndian.Uint32(v)
+		switch {
+		case n > SchemaVersion:
+			return fmt.Errorf("queue database %s has schema version %d, newer than this gqmail understands (%d); refusing to open it", path, n, SchemaVersion)
+		case n < 1:
+			return fmt.Errorf("queue database %s has unknown schema version %d", path, n)
+		}
+		return nil
+	})
+}
+
+func createSchema(tx *bolt.Tx) error {
+	meta, err := tx.CreateBucket(bucketMeta)
+	if err != nil {
+		return err
+	}
+	for _, name := range [][]byte{bucketMsgs, bucketRcpts, bucketDue, bucketBodies} {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	return meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion))
+}
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// Accepted returns a channel that receives a value after a commit that
+// queued at least one message. Several commits may share one value.
+func (db *DB) Accepted() <-chan struct{} { return db.accepted }
+
+func (db *DB) signalAccepted() {
+	select {
+	case db.accepted <- struct{}{}:
+	default:
+	}
+}
+
+// Close waits for the commits under way, then closes the file. Calls made
+// after Close fail with ErrClosed.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		db.commit.stop()
+		db.closeErr = db.bolt.Close()
+		os.Remove(db.path + ".owner")
+	})
+	return db.closeErr
+}
+
+// update runs fn in a write transaction shared with other callers.
+func (db *DB) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	return db.commit.do(ctx, fn)
+}
+
+// view runs fn in a read transaction. Callers keep these short: a long
+// read transaction stops a writer that must grow the file.
+func (db *DB) view(fn func(*bolt.Tx) error) error {
+	err := db.bolt.View(fn)
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}

@@ -1,0 +1,49 @@
+// Package store is the only code that knows bbolt. It owns two files:
+//
+//   - the queue database (queue/queue.db): every accepted message, its
+//     envelope and body, the delivery state of each of its recipients, and an
+//     index of pending recipients ordered by their next attempt time;
+//   - the assignment table (users/assign.db): the qmail-users table that maps
+//     local addresses to a user, uid, gid and home (see AssignTable).
+//
+// # Guarantees
+//
+// Accept returns only after the transaction holding the message and all its
+// recipients is on disk (bbolt fsyncs every commit). A crash before that
+// leaves no trace of the message; a crash after it loses nothing.
+//
+// Concurrent callers of Accept and Record share commits (group commit): a
+// single goroutine runs every write transaction, and all requests that arrive
+// while one commit is being fsync'd go into the next one. Unlike bbolt's
+// DB.Batch there is no timer: an idle database commits a lone request at
+// once, a busy one amortises each fsync over everything that queued up
+// behind it.
+//
+// Every recipient is in exactly one state: pending, delivered or failed.
+// Pending recipients, and only those, are in the due index under their next
+// attempt time. Record moves a recipient out of pending in the same
+// transaction that queues whatever the delivery produced (forwards), and the
+// transaction that finishes the last recipient of a message also deletes the
+// message and its body and queues its bounce, if any. So the database never
+// points at a body it does not hold, and a crash can neither lose nor
+// duplicate a forward or a bounce.
+//
+// # Layout
+//
+// Buckets of the queue database (keys are big-endian so that byte order is
+// numeric order):
+//
+//	meta    "schema" → uint32 schema version
+//	msgs    msgID(8) → message record (sender, origin, time, size, counts)
+//	rcpts   msgID(8) index(4) → recipient record (address, state, attempts, next, last text)
+//	due     channel(1) next(8) msgID(8) index(4) → empty; pending recipients only
+//	bodies  msgID(8) chunk(4) → up to 256 KiB of the message
+//
+// Bodies live in the database, in chunks, rather than in one file each: on
+// the accept-and-deliver workload the file-per-body layout pays a file
+// create, a file fsync and a directory fsync per message, which group commit
+// cannot share (BenchmarkAcceptDeliver compares both).
+//
+// A database whose schema version is newer than this code, or that has no
+// recognisable schema, is refused with an error, never rewritten.
+package store

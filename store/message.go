@@ -1,0 +1,127 @@
+package store
+
+import (
+	"fmt"
+	"time"
+)
+
+// MsgID identifies a queued message. IDs increase and are never reused by
+// one database file.
+type MsgID uint64
+
+// Channel is the way a recipient is delivered.
+type Channel uint8
+
+const (
+	Local  Channel = 1
+	Remote Channel = 2
+)
+
+func (c Channel) String() string {
+	switch c {
+	case Local:
+		return "local"
+	case Remote:
+		return "remote"
+	}
+	return fmt.Sprintf("channel(%d)", uint8(c))
+}
+
+// State is where a recipient is in its life.
+type State uint8
+
+const (
+	// Pending recipients are waiting for their next attempt.
+	Pending State = 1
+	// Delivered recipients are done; the delivery succeeded.
+	Delivered State = 2
+	// Failed recipients are done; the delivery failed permanently (or the
+	// message outlived the queue lifetime) and the sender gets a bounce.
+	Failed State = 3
+)
+
+func (s State) String() string {
+	switch s {
+	case Pending:
+		return "pending"
+	case Delivered:
+		return "delivered"
+	case Failed:
+		return "failed"
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
+}
+
+// Origin says where a message came from.
+type Origin struct {
+	// RemoteIP is the SMTP peer's address, empty for local injection.
+	RemoteIP string
+	// HELO is the name the SMTP peer gave.
+	HELO string
+	// UID is the injecting user's uid for local injection, -1 otherwise.
+	UID int
+	// Kind names the source for the log: "smtp", "local", "bounce", "forward".
+	Kind string
+}
+
+// Recipient is one envelope recipient of a new message.
+type Recipient struct {
+	// Address is the recipient as the sender gave it; bounces and logs show
+	// this one.
+	Address string
+	// Deliver is the address the channel delivers to: for a virtual domain
+	// it carries the virtualdomains prefix ("joe-info@example.org").
+	Deliver string
+	Channel Channel
+}
+
+// NewMessage is a message to be queued.
+type NewMessage struct {
+	Sender     string
+	Recipients []Recipient
+	Origin     Origin
+	// Body is the whole message, header and body, with LF line ends.
+	Body []byte
+}
+
+// Ref names one recipient of one message.
+type Ref struct {
+	Msg   MsgID
+	Index uint32
+}
+
+func (r Ref) String() string { return fmt.Sprintf("%d/%d", r.Msg, r.Index) }
+
+// Envelope is a queued message's envelope as stored.
+type Envelope struct {
+	ID         MsgID
+	Sender     string
+	Origin     Origin
+	Received   time.Time
+	Size       int64
+	Recipients int
+	// Open counts the recipients still pending.
+	Open int
+}
+
+// RecipientState is a queued recipient as stored.
+type RecipientState struct {
+	Ref
+	Recipient
+	State    State
+	Attempts int
+	// Next is the time of the next attempt (pending recipients only).
+	Next time.Time
+	// LastText is the report of the last attempt, if any.
+	LastText string
+}
+
+// Job is a due recipient with what a channel needs to deliver it.
+type Job struct {
+	Ref
+	Sender    string
+	Recipient Recipient
+	Attempts  int
+	Received  time.Time
+	Size      int64
+}
