@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gqmail/gqmail/engine"
+	"github.com/gqmail/gqmail/frontends/smtp"
+	"github.com/gqmail/gqmail/internal/config"
+	"github.com/gqmail/gqmail/internal/control"
+	"github.com/gqmail/gqmail/internal/layout"
+	"github.com/gqmail/gqmail/internal/qlog"
+	"github.com/gqmail/gqmail/internal/route"
+	"github.com/gqmail/gqmail/localdeliver"
+	"github.com/gqmail/gqmail/store"
+)
+
+// setup is what runDaemon builds before it serves.
+type setup struct {
+	paths    layout.Paths
+	cfg      *config.Config
+	log      *qlog.Logger
+	controls *control.Dir
+}
+
+// prepare makes the root, reads qmail.toml and checks the control files.
+func prepare(root string, asRoot bool) (*setup, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	p := layout.For(abs)
+	defaults := config.Defaults(asRoot)
+	opts := layout.Options{Hostname: layout.Hostname(), ConfigText: config.Template(defaults)}
+	if !asRoot {
+		me, err := currentOwner()
+		if err != nil {
+			return nil, err
+		}
+		opts.Playground = me
+	}
+	if err := layout.Ensure(p, opts); err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(p.Config, defaults)
+	if err != nil {
+		return nil, err
+	}
+	log := qlog.New(os.Stderr, cfg.Log.Format)
+	controls := control.Open(p.Control, func(err error) { log.Warning("%v; keeping the last good value", err) })
+	if err := controls.Check(); err != nil {
+		return nil, errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return &setup{paths: p, cfg: cfg, log: log, controls: controls}, nil
+}
+
+func currentOwner() (*layout.Owner, error) {
+	u, err := user.Current()
+	if err != nil {
+		return nil, fmt.Errorf("cannot find the current user: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &layout.Owner{User: u.Username, UID: uid, GID: gid}, nil
+}
+
+func lookupOwner(name string) (*layout.Owner, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("daemon user %q (qmail.toml [users] daemon): %w; create it (useradd -r -s /usr/sbin/nologin %s) or name another", name, err, name)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if uid == 0 {
+		return nil, fmt.Errorf("daemon user %q has uid 0; the daemon must not keep root", name)
+	}
+	return &layout.Owner{User: u.Username, UID: uid, GID: gid}, nil
+}
+
+func runDaemon(root string) error {
+	asRoot := os.Geteuid() == 0
+	s, err := prepare(root, asRoot)
+	if err != nil {
+		return err
+	}
+	var daemonUser *layout.Owner
+	if asRoot {
+		if daemonUser, err = lookupOwner(s.cfg.Users.Daemon); err != nil {
+			return err
+		}
+		if err := layout.ChownQueue(s.paths, daemonUser); err != nil {
+			return err
+		}
+	}
+
+	listeners, err := listen(s.cfg.SMTP.Listen)
+	if err != nil {
+		return err
+	}
+	helper, helperCmd, err := startHelper(s)
+	if err != nil {
+		closeAll(listeners)
+		return err
+	}
+	if daemonUser != nil {
+		if err := dropPrivileges(daemonUser); err != nil {
+			closeAll(listeners)
+			helper.Close()
+			helperCmd.Wait()
+			return err
+		}
+	}
+
+	db, err := store.Open(s.paths.QueueDB, store.Options{Owner: "qmaild --root " + s.paths.Root})
+	if err != nil {
+		closeAll(listeners)
+		helper.Close()
+		helperCmd.Wait()
+		return err
+	}
+	err = serve(s, db, helper, listeners)
+	helper.Close()
+	helperCmd.Wait()
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func listen(addrs []string) ([]net.Listener, error) {
+	var ls []net.Listener
+	for _, a := range addrs {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			closeAll(ls)
+			return nil, fmt.Errorf("cannot listen on %s: %w", a, err)
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+func closeAll(ls []net.Listener) {
+	for _, l := range ls {
+		l.Close()
+	}
+}
+
+// startHelper starts the local delivery helper with one end of a socket
+// pair on its descriptor 3. Run as root, the helper stays root.
+func startHelper(s *setup) (*localdeliver.Client, *exec.Cmd, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socket pair for the delivery helper: %w", err)
+	}
+	mine, theirs := os.NewFile(uintptr(fds[0]), "helper"), os.NewFile(uintptr(fds[1]), "helper")
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot find my own binary: %w", err)
+	}
+	cmd := exec.Command(exe, "helper", "--root", s.paths.Root,
+		"--defaultdelivery", s.cfg.Delivery.DefaultDelivery, "--log", s.cfg.Log.Format)
+	cmd.ExtraFiles = []*os.File{theirs}
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	// Its own process group: a Ctrl-C for the daemon is not one for the
+	// helper, which must finish the deliveries the daemon waits for.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		mine.Close()
+		theirs.Close()
+		return nil, nil, fmt.Errorf("cannot start the delivery helper: %w", err)
+	}
+	theirs.Close()
+	conn, err := net.FileConn(mine)
+	mine.Close()
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, nil, fmt.Errorf("delivery helper socket: %w", err)
+	}
+	return localdeliver.NewClient(conn), cmd, nil
+}
+
+// dropPrivileges makes the whole process (every thread) the daemon user.
+func dropPrivileges(o *layout.Owner) error {
+	if err := syscall.Setgroups([]int{o.GID}); err != nil {
+		return fmt.Errorf("setgroups(%d): %w", o.GID, err)
+	}
+	if err := syscall.Setgid(o.GID); err != nil {
+		return fmt.Errorf("setgid(%d): %w", o.GID, err)
+	}
+	if err := syscall.Setuid(o.UID); err != nil {
+		return fmt.Errorf("setuid(%d): %w", o.UID, err)
+	}
+	if os.Geteuid() != o.UID || os.Getuid() != o.UID {
+		return fmt.Errorf("still uid %d after setuid(%d)", os.Geteuid(), o.UID)
+	}
+	return nil
+}
+
+// serve runs the SMTP listeners and the engine until a signal or the loss
+// of the helper, then stops them in order: no new mail, then no new
+// deliveries, then the deliveries under way.
+func serve(s *setup, db *store.DB, helper *localdeliver.Client, listeners []net.Listener) error {
+	router := &route.Router{Controls: s.controls}
+	eng := &engine.Engine{
+		DB:       db,
+		Controls: s.controls,
+		Router:   router,
+		Local:    &engine.LocalChannel{Helper: helper},
+		Remote:   engine.HeldRemote{},
+		Log:      s.log,
+	}
+	srv := &smtp.Server{Controls: s.controls, Config: &s.cfg.SMTP, Router: router, Queue: db, Log: s.log}
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var wg sync.WaitGroup
+	var engErr error
+	wg.Go(func() { engErr = eng.Run(ctx); stop() })
+	for _, l := range listeners {
+		s.log.Info("smtp: listening on %s", l.Addr())
+		wg.Go(func() {
+			if err := srv.Serve(l); err != nil {
+				s.log.Alert("smtp: %s: %v", l.Addr(), err)
+			}
+		})
+	}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	var why error
+	select {
+	case sig := <-sigs:
+		s.log.Info("status: %v received, stopping", sig)
+	case <-helper.Done():
+		why = localdeliver.ErrHelperGone
+		s.log.Alert("oh no! lost the local delivery helper! stopping")
+	case <-ctx.Done():
+	}
+
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := srv.Shutdown(shutCtx); err != nil {
+		srv.Close()
+	}
+	cancel()
+	closeAll(listeners)
+	stop()
+	wg.Wait()
+	if why == nil {
+		why = engErr
+	}
+	return why
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gqmail/gqmail/internal/qlog"
+	"github.com/gqmail/gqmail/internal/layout"
+	"github.com/gqmail/gqmail/localdeliver"
+	"github.com/gqmail/gqmail/store"
+)
+
+// helperFD is the descriptor the daemon hands the helper its end of the
+// socket pair on.
+const helperFD = 3
+
+// runHelper is the local delivery helper. Its settings come from its
+// arguments, set by the daemon while it was still root; what arrives on
+// the socket later is only addresses and messages.
+func runHelper(args []string) error {
+	fs := flag.NewFlagSet("qmaild helper", flag.ContinueOnError)
+	root := fs.String("root", "", "gqmail root")
+	dd := fs.String("defaultdelivery", "./Mailbox", "default delivery")
+	logFormat := fs.String("log", "plain", "log format")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *root == "" {
+		return errors.New("helper: --root is required")
+	}
+	// The helper ignores the terminal's signals; it ends when the daemon
+	// closes the socket, after the deliveries under way.
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	log := qlog.New(os.Stderr, *logFormat)
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("helper: cannot find my own binary: %w", err)
+	}
+	conn := os.NewFile(helperFD, "helper-socket")
+	if conn == nil {
+		return errors.New("helper: no socket on descriptor 3")
+	}
+	assign := store.OpenAssignTable(layout.For(*root).Assign)
+	defer assign.Close()
+	h := &localdeliver.Helper{
+		Resolver:        &localdeliver.Resolver{Assign: assign},
+		DefaultDelivery: *dd,
+		ChildCommand:    []string{exe, "deliver-child"},
+		SetCredentials:  os.Geteuid() == 0,
+		Warn:            func(format string, args ...any) { log.Warning(format, args...) },
+	}
+	return h.Serve(context.Background(), conn)
+}

@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gqmail/gqmail/internal/control"
+	"github.com/gqmail/gqmail/internal/route"
+	"github.com/gqmail/gqmail/store"
+)
+
+// doubleBounceSender is the envelope sender of a double bounce; mail from
+// it that fails is discarded (a triple bounce).
+const doubleBounceSender = "#@[]"
+
+// Bouncer writes qmail-send's bounce messages (QSBMF) for the recipients
+// of a message that failed.
+type Bouncer struct {
+	Controls *control.Dir
+	Router   *route.Router
+	Now      func() time.Time
+}
+
+// Bounce returns the bounce for a finished message, or nil when nothing
+// failed or the failure must be discarded (a double bounce that failed).
+// discarded reports the latter.
+func (b *Bouncer) Bounce(env *store.Envelope, rcpts []store.RecipientState, body []byte) (msg *store.NewMessage, discarded bool) {
+	var failed []store.RecipientState
+	for _, r := range rcpts {
+		if r.State == store.Failed {
+			failed = append(failed, r)
+		}
+	}
+	if len(failed) == 0 {
+		return nil, false
+	}
+	if env.Sender == doubleBounceSender {
+		return nil, true
+	}
+	now := b.Now()
+	bounceHost := b.Controls.BounceHost()
+	var to, envSender string
+	double := env.Sender == ""
+	if double {
+		to = b.Controls.DoubleBounceTo() + "@" + b.Controls.DoubleBounceHost()
+		envSender = doubleBounceSender
+	} else {
+		to = unVERP(env.Sender)
+	}
+
+	var m strings.Builder
+	fmt.Fprintf(&m, "Received: (gqmail %d invoked for bounce); %s\n", env.ID, Date822(now))
+	fmt.Fprintf(&m, "Date: %s\n", Date822(now))
+	fmt.Fprintf(&m, "From: %s@%s\n", b.Controls.BounceFrom(), bounceHost)
+	fmt.Fprintf(&m, "To: %s\n", to)
+	m.WriteString("Subject: failure notice\n\n")
+	fmt.Fprintf(&m, "Hi. This is the qmail-send program at %s.\n", bounceHost)
+	if double {
+		m.WriteString("I tried to deliver a bounce message to this address, but the bounce bounced!\n\n")
+	} else {
+		m.WriteString("I'm afraid I wasn't able to deliver your message to the following addresses.\n")
+		m.WriteString("This is a permanent error; I've given up. Sorry it didn't work out.\n\n")
+	}
+	for _, r := range failed {
+		fmt.Fprintf(&m, "<%s>:\n%s\n", strings.ReplaceAll(r.Address, "\n", "_"), reportEntry(r.LastText))
+	}
+	if double {
+		m.WriteString("--- Below this line is the original bounce.\n\n")
+	} else {
+		m.WriteString("--- Below this line is a copy of the message.\n\n")
+	}
+	fmt.Fprintf(&m, "Return-Path: <%s>\n", env.Sender)
+	m.Write(body)
+	return &store.NewMessage{
+		Sender:     envSender,
+		Recipients: []store.Recipient{b.Router.Classify(to)},
+		Origin:     store.Origin{Kind: "bounce", UID: -1},
+		Body:       []byte(m.String()),
+	}, false
+}
+
+// reportEntry formats a failure report as qmail-send's bounce/ file does:
+// it ends in a newline, and has no blank line inside (the second newline
+// of each pair becomes "/").
+func reportEntry(text string) string {
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	for strings.Contains(text, "\n\n") {
+		text = strings.Replace(text, "\n\n", "\n/", 1)
+	}
+	return text
+}
+
+// unVERP turns a VERP sender "pre@host-@[]" back into "pre@host".
+func unVERP(sender string) string {
+	if s, ok := strings.CutSuffix(sender, "-@[]"); ok {
+		return s
+	}
+	return sender
+}
+
+// Date822 formats t as qmail's date822fmt: "26 Sep 1995 04:46:54 -0000",
+// in UTC, the day not zero-padded, no weekday.
+func Date822(t time.Time) string {
+	return t.UTC().Format("2 Jan 2006 15:04:05 -0000")
+}

@@ -1,0 +1,71 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gqmail/gqmail/localdeliver"
+	"github.com/gqmail/gqmail/store"
+)
+
+// Status is the class of a delivery result.
+type Status int
+
+const (
+	Success Status = iota
+	// Deferral: temporary failure, retried on the schedule.
+	Deferral
+	// Failure: permanent; the recipient is bounced.
+	Failure
+)
+
+// Result is the outcome of one delivery.
+type Result struct {
+	Status Status
+	// Text is the report for the log and, on failure, the bounce.
+	Text string
+	// Forward lists addresses to send a copy to, with NewSender as its
+	// envelope sender; the engine queues them with the result.
+	Forward   []string
+	NewSender string
+}
+
+// Deliverer is a delivery channel. Deliver makes one attempt to deliver
+// body to job's recipient and reports how it went; it never returns
+// without a result. ctx ends only when the daemon gives up waiting at
+// shutdown, and then the result is not recorded.
+type Deliverer interface {
+	Deliver(ctx context.Context, job store.Job, body []byte) Result
+}
+
+// LocalChannel delivers through the local delivery helper.
+type LocalChannel struct {
+	Helper *localdeliver.Client
+}
+
+// Deliver sends the delivery to the helper and waits for its answer.
+func (l *LocalChannel) Deliver(ctx context.Context, job store.Job, body []byte) Result {
+	resp, err := l.Helper.Deliver(ctx, &localdeliver.Request{Recipient: job.Recipient.Deliver, Sender: job.Sender, Message: body})
+	if err != nil {
+		return Result{Status: Deferral, Text: fmt.Sprintf("Unable to reach the local delivery helper: %v. (#4.3.0)", err)}
+	}
+	r := Result{Text: resp.Text, Forward: resp.Forward, NewSender: resp.NewSender}
+	switch resp.Status {
+	case localdeliver.Success:
+		r.Status = Success
+	case localdeliver.Failure:
+		r.Status = Failure
+	default:
+		r.Status = Deferral
+	}
+	return r
+}
+
+// HeldRemote keeps remote recipients queued, deferring each attempt, for
+// a daemon that has no remote delivery configured.
+type HeldRemote struct{}
+
+// Deliver defers.
+func (HeldRemote) Deliver(context.Context, store.Job, []byte) Result {
+	return Result{Status: Deferral, Text: "Remote delivery is not built yet; the message stays in the queue. (#4.3.0)"}
+}

@@ -1,0 +1,116 @@
+package smtp
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// StdioConn is one SMTP connection on two file descriptors, as tcpserver
+// and inetd hand it over (stdin and stdout), with what tcpserver's
+// environment says about the client.
+type StdioConn struct {
+	In  *os.File
+	Out *os.File
+	// RemoteIP, RemoteHost and LocalHost come from TCPREMOTEIP,
+	// TCPREMOTEHOST and TCPLOCALHOST.
+	RemoteIP   string
+	RemoteHost string
+	LocalHost  string
+	// Relay is set when RELAYCLIENT is set; RelayAppend is its value,
+	// appended to every recipient.
+	Relay       bool
+	RelayAppend string
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// StdioFromEnv builds a StdioConn from stdin, stdout and the environment
+// that tcpserver (or tcp-env under inetd) sets.
+func StdioFromEnv(getenv func(string) (string, bool)) *StdioConn {
+	get := func(k, def string) string {
+		if v, ok := getenv(k); ok && v != "" {
+			return v
+		}
+		return def
+	}
+	relay, relayOK := getenv("RELAYCLIENT")
+	return &StdioConn{
+		In:          os.Stdin,
+		Out:         os.Stdout,
+		RemoteIP:    get("TCPREMOTEIP", "unknown"),
+		RemoteHost:  get("TCPREMOTEHOST", "unknown"),
+		LocalHost:   get("TCPLOCALHOST", get("TCPLOCALIP", "unknown")),
+		Relay:       relayOK,
+		RelayAppend: relay,
+	}
+}
+
+
+func (c *StdioConn) Read(p []byte) (int, error)  { return c.In.Read(p) }
+func (c *StdioConn) Write(p []byte) (int, error) { return c.Out.Write(p) }
+
+// Close closes both descriptors once and wakes ServeConn.
+func (c *StdioConn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		err = errors.Join(c.In.Close(), c.Out.Close())
+		if c.closed != nil {
+			close(c.closed)
+		}
+	})
+	return err
+}
+
+func (c *StdioConn) LocalAddr() net.Addr  { return stdioAddr("stdio") }
+func (c *StdioConn) RemoteAddr() net.Addr { return stdioAddr(net.JoinHostPort(c.RemoteIP, "0")) }
+
+// Deadlines work when the descriptors support them (sockets, pipes); a
+// descriptor that does not is read without a timeout.
+func (c *StdioConn) SetDeadline(t time.Time) error {
+	return errors.Join(c.In.SetReadDeadline(t), c.Out.SetWriteDeadline(t))
+}
+func (c *StdioConn) SetReadDeadline(t time.Time) error  { return c.In.SetReadDeadline(t) }
+func (c *StdioConn) SetWriteDeadline(t time.Time) error { return c.Out.SetWriteDeadline(t) }
+
+type stdioAddr string
+
+func (a stdioAddr) Network() string { return "stdio" }
+func (a stdioAddr) String() string  { return string(a) }
+
+// oneConn is a listener that yields one connection and then, once that
+// connection is closed, reports that it is done.
+type oneConn struct {
+	c    *qmailConn
+	once sync.Once
+	done chan struct{}
+}
+
+func (l *oneConn) Accept() (net.Conn, error) {
+	var c net.Conn
+	l.once.Do(func() { c = &closeNotify{qmailConn: l.c, done: l.done} })
+	if c != nil {
+		return c, nil
+	}
+	<-l.done
+	return nil, io.EOF
+}
+
+func (l *oneConn) Close() error   { return nil }
+func (l *oneConn) Addr() net.Addr { return stdioAddr("stdio") }
+
+type closeNotify struct {
+	*qmailConn
+	done chan struct{}
+	once sync.Once
+}
+
+func (c *closeNotify) Close() error {
+	err := c.qmailConn.Close()
+	c.once.Do(func() { close(c.done) })
+	return err
+}

@@ -1,0 +1,204 @@
+// Package config reads qmail.toml, the daemon settings that qmail never had
+// a control file for. Every key is optional and has a documented default;
+// an unknown key, a value of the wrong type or a value that does not make
+// sense is an error that names the file, and the line where it can.
+//
+// # Format
+//
+//	[smtp]
+//	listen = ["127.0.0.1:2525"]     # addresses the SMTP daemon listens on
+//	relay_from = ["127.0.0.0/8", "::1/128"]  # clients that may relay
+//	max_message_bytes = 67108864    # hard ceiling even when control/databytes is 0
+//
+//	[delivery]
+//	defaultdelivery = "./Mailbox"   # or "./Maildir/": what an absent or empty .qmail means
+//
+//	[users]
+//	daemon = "qmaild"               # user the daemon runs as after binding, when started as root
+//
+//	[log]
+//	format = "plain"                # "plain" (qmail-send's lines) or "json"
+//
+// Defaults are those above, except that an instance started by an ordinary
+// user listens on 127.0.0.1:2525 and delivers to ./Maildir/ (see Defaults).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the parsed qmail.toml.
+type Config struct {
+	SMTP     SMTP     `toml:"smtp"`
+	Delivery Delivery `toml:"delivery"`
+	Users    Users    `toml:"users"`
+	Log      Log      `toml:"log"`
+}
+
+// SMTP configures the SMTP listener.
+type SMTP struct {
+	Listen []string `toml:"listen"`
+	// RelayFrom lists the networks whose clients may send to any domain.
+	RelayFrom []string `toml:"relay_from"`
+	// MaxMessageBytes bounds a message even when control/databytes is 0,
+	// since the message is held in memory until it is queued.
+	MaxMessageBytes int64 `toml:"max_message_bytes"`
+
+	relayFrom []netip.Prefix
+}
+
+// Delivery configures local delivery.
+type Delivery struct {
+	DefaultDelivery string `toml:"defaultdelivery"`
+}
+
+// Users names the accounts the daemon uses.
+type Users struct {
+	Daemon string `toml:"daemon"`
+}
+
+// Log configures the log.
+type Log struct {
+	Format string `toml:"format"`
+}
+
+// Defaults returns the settings used for keys that qmail.toml leaves out.
+// asRoot is whether the daemon was started as root: an ordinary user gets
+// an unprivileged port and Maildir delivery into their own home.
+func Defaults(asRoot bool) Config {
+	c := Config{
+		SMTP: SMTP{
+			Listen:          []string{"0.0.0.0:25"},
+			RelayFrom:       []string{"127.0.0.0/8", "::1/128"},
+			MaxMessageBytes: 64 << 20,
+		},
+		Delivery: Delivery{DefaultDelivery: "./Mailbox"},
+		Users:    Users{Daemon: "qmaild"},
+		Log:      Log{Format: "plain"},
+	}
+	if !asRoot {
+		c.SMTP.Listen = []string{"127.0.0.1:2525"}
+		c.Delivery.DefaultDelivery = "./Maildir/"
+	}
+	return c
+}
+
+// Load reads the file at path over the defaults. A missing file is an
+// error: the daemon creates one before it loads it.
+func Load(path string, defaults Config) (*Config, error) {
+	c := defaults
+	// Lists given in the file replace the defaults rather than append.
+	c.SMTP.Listen, c.SMTP.RelayFrom = nil, nil
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%s line %d: %s", path, pe.Position.Line, pe.Message)
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return nil, fmt.Errorf("%s: unknown key %s", path, strings.Join(keys, ", "))
+	}
+	if !md.IsDefined("smtp", "listen") {
+		c.SMTP.Listen = defaults.SMTP.Listen
+	}
+	if !md.IsDefined("smtp", "relay_from") {
+		c.SMTP.RelayFrom = defaults.SMTP.RelayFrom
+	}
+	if err := c.check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+func (c *Config) check() error {
+	for _, l := range c.SMTP.Listen {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			return fmt.Errorf("smtp.listen: %q is not host:port", l)
+		}
+	}
+	c.SMTP.relayFrom = c.SMTP.relayFrom[:0]
+	for _, r := range c.SMTP.RelayFrom {
+		p, err := netip.ParsePrefix(r)
+		if err != nil {
+			return fmt.Errorf("smtp.relay_from: %q is not a network in CIDR form", r)
+		}
+		c.SMTP.relayFrom = append(c.SMTP.relayFrom, p.Masked())
+	}
+	if c.SMTP.MaxMessageBytes <= 0 {
+		return fmt.Errorf("smtp.max_message_bytes: %d is not a positive size", c.SMTP.MaxMessageBytes)
+	}
+	dd := c.Delivery.DefaultDelivery
+	if dd == "" || !(strings.HasPrefix(dd, ".") || strings.HasPrefix(dd, "/")) || strings.ContainsAny(dd, "\n\x00") {
+		return fmt.Errorf("delivery.defaultdelivery: %q is not a mailbox (./Mailbox) or maildir (./Maildir/) path", dd)
+	}
+	if c.Users.Daemon == "" {
+		return errors.New("users.daemon: empty user name")
+	}
+	switch c.Log.Format {
+	case "plain", "json":
+	default:
+		return fmt.Errorf("log.format: %q is neither \"plain\" nor \"json\"", c.Log.Format)
+	}
+	return nil
+}
+
+// MayRelay reports whether a client at ip is in smtp.relay_from.
+func (s *SMTP) MayRelay(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range s.relayFrom {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// Template returns the text of a new qmail.toml that shows every key with
+// the value in force.
+func Template(c Config) string {
+	q := func(list []string) string {
+		parts := make([]string, len(list))
+		for i, s := range list {
+			parts[i] = fmt.Sprintf("%q", s)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
+	return fmt.Sprintf(`# gqmail daemon settings. Every key is optional; the values below are
+# the defaults this file was made with. qmail's own settings live in
+# control/ (me, locals, rcpthosts, databytes, concurrencyremote, ...).
+
+[smtp]
+# Addresses the SMTP daemon listens on.
+listen = %s
+# Clients in these networks may relay (send to any domain).
+relay_from = %s
+# Hard ceiling on a message, even when control/databytes is 0 (no limit).
+max_message_bytes = %d
+
+[delivery]
+# What an absent or empty .qmail file means: "./Mailbox" (mbox) or
+# "./Maildir/" (maildir), relative to the user's home.
+defaultdelivery = %q
+
+[users]
+# The account the daemon runs as once it has bound its ports, when it is
+# started as root.
+daemon = %q
+
+[log]
+# "plain" (qmail-send's lines) or "json".
+format = %q
+`, q(c.SMTP.Listen), q(c.SMTP.RelayFrom), c.SMTP.MaxMessageBytes, c.Delivery.DefaultDelivery, c.Users.Daemon, c.Log.Format)
+}

@@ -1,0 +1,212 @@
+// Package layout creates the directory tree of a gqmail root: whatever of
+// it is missing, never overwriting a file that exists, so an administrator
+// can pre-seed qmail.toml or control files before the first start.
+//
+//	qmail.toml          daemon settings (written with every default shown)
+//	control/            qmail's control files: me, locals, rcpthosts
+//	queue/              the queue database, owned by the daemon's user
+//	users/              the assignment table (assign.db), owned by root
+//	home/               (ordinary user only) the home mail is delivered to
+//
+// Started by an ordinary user, the root is a self-contained playground:
+// every local address is assigned to that user with home DIR/home, and
+// home/Maildir/ is made, so mail to anything@localhost lands in
+// DIR/home/Maildir/new/.
+package layout
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gqmail/gqmail/store"
+)
+
+// Paths names the parts of a root.
+type Paths struct {
+	Root    string
+	Config  string
+	Control string
+	Queue   string
+	QueueDB string
+	Users   string
+	Assign  string
+	Home    string
+	// Socket is the local submission socket of the daemon.
+	Socket string
+}
+
+// For returns the paths under root.
+func For(root string) Paths {
+	return Paths{
+		Root:    root,
+		Config:  filepath.Join(root, "qmail.toml"),
+		Control: filepath.Join(root, "control"),
+		Queue:   filepath.Join(root, "queue"),
+		QueueDB: filepath.Join(root, "queue", "queue.db"),
+		Users:   filepath.Join(root, "users"),
+		Assign:  filepath.Join(root, "users", "assign.db"),
+		Home:    filepath.Join(root, "home"),
+		Socket:  filepath.Join(root, "queue", "inject.sock"),
+	}
+}
+
+// Owner is the account the playground's addresses are assigned to, and
+// the owner of the queue directory.
+type Owner struct {
+	User string
+	UID  int
+	GID  int
+}
+
+// Options say what to create.
+type Options struct {
+	// Hostname becomes control/me and, with localhost, control/locals
+	// and control/rcpthosts.
+	Hostname string
+	// ConfigText is written as qmail.toml when there is none.
+	ConfigText string
+	// Daemon owns queue/; when nil it is left to the current user.
+	Daemon *Owner
+	// Playground, when set, makes home/ with a Maildir and assigns every
+	// local address to that owner (an ordinary user's quick start).
+	Playground *Owner
+}
+
+// Ensure creates what is missing under p.Root. Its errors name the path.
+func Ensure(p Paths, o Options) error {
+	if err := mkdir(p.Root, 0o755); err != nil {
+		return err
+	}
+	if err := writeNew(p.Config, o.ConfigText, 0o644); err != nil {
+		return err
+	}
+	if err := mkdir(p.Control, 0o755); err != nil {
+		return err
+	}
+	// Controls that exist are the administrator's; only a control
+	// directory with no me at all gets the starting set.
+	if _, err := os.Lstat(filepath.Join(p.Control, "me")); errors.Is(err, fs.ErrNotExist) {
+		hosts := "localhost\n"
+		if o.Hostname != "" && o.Hostname != "localhost" {
+			hosts += o.Hostname + "\n"
+		}
+		me := o.Hostname
+		if me == "" {
+			me = "localhost"
+		}
+		for name, text := range map[string]string{"locals": hosts, "rcpthosts": hosts} {
+			if err := writeNew(filepath.Join(p.Control, name), text, 0o644); err != nil {
+				return err
+			}
+		}
+		if err := writeNew(filepath.Join(p.Control, "me"), me+"\n", 0o644); err != nil {
+			return err
+		}
+	}
+	if err := mkdir(p.Queue, 0o700); err != nil {
+		return err
+	}
+	if o.Daemon != nil {
+		if err := os.Chown(p.Queue, o.Daemon.UID, o.Daemon.GID); err != nil {
+			return fmt.Errorf("%s: %w", p.Queue, err)
+		}
+	}
+	if err := mkdir(p.Users, 0o755); err != nil {
+		return err
+	}
+	if o.Playground != nil {
+		return playground(p, o.Playground)
+	}
+	return nil
+}
+
+func playground(p Paths, owner *Owner) error {
+	for _, d := range []string{p.Home, filepath.Join(p.Home, "Maildir"), filepath.Join(p.Home, "Maildir", "tmp"),
+		filepath.Join(p.Home, "Maildir", "new"), filepath.Join(p.Home, "Maildir", "cur")} {
+		if err := mkdir(d, 0o700); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Lstat(p.Assign); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	home, err := filepath.Abs(p.Home)
+	if err != nil {
+		return err
+	}
+	// An empty dash sends every address to .qmail, or, without one, to
+	// the default delivery.
+	return store.WriteAssignTable(p.Assign, []store.AssignEntry{
+		{Wildcard: true, Local: "", User: owner.User, UID: owner.UID, GID: owner.GID, Home: home},
+	})
+}
+
+func mkdir(path string, mode fs.FileMode) error {
+	err := os.Mkdir(path, mode)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		if fi, serr := os.Stat(path); serr != nil || !fi.IsDir() {
+			return fmt.Errorf("%s: exists and is not a directory", path)
+		}
+		return nil
+	}
+	return fmt.Errorf("cannot create %s: %w", path, unwrapPath(err))
+}
+
+// writeNew writes a file only if nothing is at path.
+func writeNew(path, text string, mode fs.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot create %s: %w", path, unwrapPath(err))
+	}
+	_, err = f.WriteString(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Hostname returns the host's name for control/me, lowercased.
+func Hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return strings.ToLower(h)
+}
+
+// ChownQueue gives the queue directory and the files in it to the daemon's
+// user, which opens the database after it drops root.
+func ChownQueue(p Paths, o *Owner) error {
+	entries, err := os.ReadDir(p.Queue)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.Queue, err)
+	}
+	paths := []string{p.Queue}
+	for _, e := range entries {
+		paths = append(paths, filepath.Join(p.Queue, e.Name()))
+	}
+	for _, path := range paths {
+		if err := os.Lchown(path, o.UID, o.GID); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return nil
+}

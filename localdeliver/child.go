@@ -1,0 +1,126 @@
+package localdeliver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gqmail/gqmail/internal/outcome"
+	"github.com/gqmail/gqmail/localdeliver/mailbox"
+)
+
+// A delivery child is a process running with one user's uid and gid (the
+// helper starts it with those credentials). It reads jobs from stdin, one
+// frame each, performs them one at a time as that user, and writes one
+// response frame per job to stdout. It serves any number of jobs, all for
+// its own uid; it exits at the end of its input.
+
+// job is one delivery handed to a child.
+type job struct {
+	Identity
+	Sender          string
+	DefaultDelivery string
+	Message         []byte
+}
+
+func encodeJob(j *job) [][]byte {
+	return [][]byte{
+		[]byte(j.User), []byte(j.Home), []byte(j.Local), []byte(j.Dash), []byte(j.Ext),
+		[]byte(j.Domain), []byte(j.Sender), []byte(j.DefaultDelivery), j.Message,
+	}
+}
+
+func decodeJob(f [][]byte) (*job, error) {
+	if len(f) != 9 {
+		return nil, errBadFrame
+	}
+	j := &job{Sender: string(f[6]), DefaultDelivery: string(f[7]), Message: f[8]}
+	j.User, j.Home, j.Local, j.Dash, j.Ext, j.Domain = string(f[0]), string(f[1]), string(f[2]), string(f[3]), string(f[4]), string(f[5])
+	return j, nil
+}
+
+// RunChild is the main loop of a delivery child: jobs from in, responses
+// to out. It refuses to run as root.
+func RunChild(in io.Reader, out io.Writer) error {
+	if os.Geteuid() == 0 || os.Getuid() == 0 {
+		return errors.New("delivery child refuses to run as root")
+	}
+	r, w := bufio.NewReader(in), bufio.NewWriter(out)
+	c := &childDeliverer{maildir: &mailbox.Maildir{}, mbox: &mailbox.Mbox{}}
+	for {
+		fields, err := readFrame(r)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("delivery child: reading job: %w", err)
+		}
+		j, err := decodeJob(fields)
+		if err != nil {
+			return fmt.Errorf("delivery child: %w", err)
+		}
+		resp := c.deliver(j)
+		if err := writeFrame(w, encodeResponse(0, resp)...); err != nil {
+			return fmt.Errorf("delivery child: writing result: %w", err)
+		}
+	}
+}
+
+type childDeliverer struct {
+	maildir *mailbox.Maildir
+	mbox    *mailbox.Mbox
+}
+
+// deliver performs one job: qmail-local's home checks, then the default
+// delivery into a Mailbox or Maildir.
+func (c *childDeliverer) deliver(j *job) *Response {
+	if err := os.Chdir(j.Home); err != nil {
+		return deferral(fmt.Sprintf("Unable to switch to %s: %s. (#4.3.0)", j.Home, errnoText(err)))
+	}
+	fi, err := os.Stat(".")
+	if err != nil {
+		return deferral(fmt.Sprintf("Unable to switch to %s: %s. (#4.3.0)", j.Home, errnoText(err)))
+	}
+	if fi.Mode().Perm()&0o002 != 0 {
+		return deferral("Uh-oh: home directory is writable. (#4.7.0)")
+	}
+	if fi.Mode()&os.ModeSticky != 0 {
+		return deferral("Home directory is sticky: user is editing his .qmail file. (#4.2.1)")
+	}
+	env := mailbox.Envelope{Sender: j.Sender, Recipient: j.Local + "@" + j.Domain, Time: time.Now()}
+	ctx := context.Background()
+	target := j.DefaultDelivery
+	if strings.HasSuffix(target, "/") {
+		if _, err := c.maildir.Deliver(ctx, target, env, j.Message); err != nil {
+			return fromError(err)
+		}
+	} else if err := c.mbox.Append(ctx, target, env, j.Message); err != nil {
+		return fromError(err)
+	}
+	return &Response{Status: Success, Text: "did 1+0+0"}
+}
+
+func deferral(text string) *Response { return &Response{Status: Deferral, Text: text} }
+
+func fromError(err error) *Response {
+	if outcome.IsPermanent(err) {
+		return &Response{Status: Failure, Text: outcome.Text(err)}
+	}
+	return &Response{Status: Deferral, Text: outcome.Text(err)}
+}
+
+// errnoText gives the system's words for err without Go's "op path:"
+// prefix, as qmail's error_str does.
+func errnoText(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	return err.Error()
+}

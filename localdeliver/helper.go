@@ -1,0 +1,309 @@
+package localdeliver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Helper is the local delivery helper: the one part of gqmail that keeps
+// root. For each request from the daemon it resolves the recipient itself
+// (Resolver) and hands the delivery to a child process running as that
+// user. It never delivers as root, and it never lets a child serve two
+// uids.
+type Helper struct {
+	Resolver *Resolver
+	// DefaultDelivery is what an absent or empty .qmail file means
+	// ("./Mailbox" or "./Maildir/"). It comes from the helper's own start
+	// arguments, not from the daemon's requests.
+	DefaultDelivery string
+	// ChildCommand is the command that starts a delivery child (the
+	// qmaild binary with its child argument).
+	ChildCommand []string
+	// SetCredentials runs children as the resolved uid and gid. It is
+	// set when the helper runs as root; otherwise every child runs as the
+	// helper's own user and only that user's mail is delivered.
+	SetCredentials bool
+	// ChildIdle is how long an idle child is kept for its user's next
+	// delivery; zero means 5 seconds.
+	ChildIdle time.Duration
+	// ChildJobs bounds the deliveries one child makes before it is
+	// replaced; zero means 10000.
+	ChildJobs int
+	// Warn reports trouble that concerns no single delivery.
+	Warn func(format string, args ...any)
+
+	pool childPool
+}
+
+// maxConcurrent caps the deliveries under way, as qmail's SPAWN does.
+const maxConcurrent = 120
+
+// Serve answers the daemon's requests on conn until it closes or ctx ends,
+// then stops every child.
+func (h *Helper) Serve(ctx context.Context, conn io.ReadWriter) error {
+	h.pool.init(h)
+	defer h.pool.closeAll()
+	reapCtx, stopReap := context.WithCancel(ctx)
+	var reaper sync.WaitGroup
+	reaper.Go(func() { h.pool.reap(reapCtx) })
+	defer func() { stopReap(); reaper.Wait() }()
+
+	// wg counts the deliveries under way; Serve returns after they end.
+	var wg sync.WaitGroup
+
+	r, w := bufio.NewReader(conn), bufio.NewWriter(conn)
+	var wmu sync.Mutex
+	sem := make(chan struct{}, maxConcurrent)
+	for {
+		fields, err := readFrame(r)
+		if err != nil {
+			wg.Wait()
+			if err == io.EOF {
+				return nil
+			}
+			return fmt.Errorf("delivery helper: reading request: %w", err)
+		}
+		id, req, err := decodeRequest(fields)
+		if err != nil {
+			wg.Wait()
+			return fmt.Errorf("delivery helper: %w", err)
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			resp := h.deliver(req)
+			wmu.Lock()
+			defer wmu.Unlock()
+			if err := writeFrame(w, encodeResponse(id, resp)...); err != nil {
+				h.warn("delivery helper: writing result: %v", err)
+			}
+		})
+	}
+}
+
+func (h *Helper) warn(format string, args ...any) {
+	if h.Warn != nil {
+		h.Warn(format, args...)
+	}
+}
+
+func (h *Helper) deliver(req *Request) *Response {
+	at := strings.LastIndexByte(req.Recipient, '@')
+	if at == 0 {
+		// qmail-lspawn's trash address: nothing to do, and done.
+		return &Response{Status: Success, Text: "did 0+0+0"}
+	}
+	id, err := h.Resolver.Resolve(req.Recipient)
+	if err != nil {
+		return fromError(err)
+	}
+	if !h.SetCredentials && id.UID != os.Getuid() {
+		return deferral(fmt.Sprintf("Not running as root, so I deliver only as uid %d, but %s belongs to %s (uid %d). (#4.3.0)",
+			os.Getuid(), req.Recipient, id.User, id.UID))
+	}
+	j := &job{Identity: id, Sender: req.Sender, DefaultDelivery: h.DefaultDelivery, Message: req.Message}
+	for try := 0; ; try++ {
+		c, err := h.pool.get(id.UID, id.GID)
+		if err != nil {
+			h.warn("unable to start delivery child for uid %d: %v", id.UID, err)
+			return deferral("Unable to run qmail-local. (#4.3.0)")
+		}
+		resp, err := c.run(j)
+		if err == nil {
+			h.pool.put(c)
+			return resp
+		}
+		c.kill()
+		// A child that was idle may have gone away between jobs; only a
+		// child that took the job and then died is a crash.
+		if errors.Is(err, errChildGone) && try == 0 {
+			continue
+		}
+		return deferral("Aack, child crashed. (#4.3.0)")
+	}
+}
+
+func decodeRequest(f [][]byte) (uint64, *Request, error) {
+	if len(f) != 4 {
+		return 0, nil, errBadFrame
+	}
+	id, ok := getU64(f[0])
+	if !ok {
+		return 0, nil, errBadFrame
+	}
+	return id, &Request{Recipient: string(f[1]), Sender: string(f[2]), Message: f[3]}, nil
+}
+
+var errChildGone = errors.New("delivery child closed its pipe")
+
+// child is one delivery child process, serving one uid.
+type child struct {
+	cmd      *exec.Cmd
+	in       io.WriteCloser
+	w        *bufio.Writer
+	r        *bufio.Reader
+	key      [2]int
+	jobs     int
+	lastUsed time.Time
+}
+
+func (c *child) run(j *job) (*Response, error) {
+	c.jobs++
+	if err := writeFrame(c.w, encodeJob(j)...); err != nil {
+		return nil, fmt.Errorf("%w: %v", errChildGone, err)
+	}
+	fields, err := readFrame(c.r)
+	if err != nil {
+		return nil, fmt.Errorf("delivery child for uid %d: %w", c.key[0], err)
+	}
+	_, resp, err := decodeResponse(fields)
+	return resp, err
+}
+
+// stop ends the child by closing its input, and waits for it.
+func (c *child) stop() {
+	c.in.Close()
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (c *child) kill() {
+	c.in.Close()
+	c.cmd.Process.Kill()
+	c.cmd.Wait()
+}
+
+// childPool keeps idle children per uid and gid.
+type childPool struct {
+	h    *Helper
+	mu   sync.Mutex
+	idle map[[2]int][]*child
+}
+
+func (p *childPool) init(h *Helper) {
+	p.h = h
+	p.idle = map[[2]int][]*child{}
+}
+
+func (p *childPool) get(uid, gid int) (*child, error) {
+	key := [2]int{uid, gid}
+	p.mu.Lock()
+	if list := p.idle[key]; len(list) > 0 {
+		c := list[len(list)-1]
+		p.idle[key] = list[:len(list)-1]
+		p.mu.Unlock()
+		return c, nil
+	}
+	p.mu.Unlock()
+	return p.start(uid, gid)
+}
+
+func (p *childPool) start(uid, gid int) (*child, error) {
+	if uid == 0 {
+		return nil, errors.New("refusing to start a delivery child as root")
+	}
+	argv := p.h.ChildCommand
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	cmd.Dir = "/"
+	cmd.Stderr = os.Stderr
+	if p.h.SetCredentials {
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}},
+			Setsid:     true,
+		}
+	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &child{cmd: cmd, in: in, w: bufio.NewWriter(in), r: bufio.NewReader(out), key: [2]int{uid, gid}}, nil
+}
+
+func (p *childPool) put(c *child) {
+	limit := p.h.ChildJobs
+	if limit == 0 {
+		limit = 10000
+	}
+	if c.jobs >= limit {
+		c.stop()
+		return
+	}
+	c.lastUsed = time.Now()
+	p.mu.Lock()
+	p.idle[c.key] = append(p.idle[c.key], c)
+	p.mu.Unlock()
+}
+
+// reap stops children idle for longer than ChildIdle, until ctx ends.
+func (p *childPool) reap(ctx context.Context) {
+	idle := p.h.ChildIdle
+	if idle == 0 {
+		idle = 5 * time.Second
+	}
+	t := time.NewTicker(idle / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var old []*child
+		p.mu.Lock()
+		for key, list := range p.idle {
+			keep := list[:0]
+			for _, c := range list {
+				if time.Since(c.lastUsed) > idle {
+					old = append(old, c)
+				} else {
+					keep = append(keep, c)
+				}
+			}
+			p.idle[key] = keep
+		}
+		p.mu.Unlock()
+		for _, c := range old {
+			c.stop()
+		}
+	}
+}
+
+func (p *childPool) closeAll() {
+	p.mu.Lock()
+	all := p.idle
+	p.idle = map[[2]int][]*child{}
+	p.mu.Unlock()
+	for _, list := range all {
+		for _, c := range list {
+			c.stop()
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package localdeliver
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/gqmail/gqmail/internal/outcome"
+	"github.com/gqmail/gqmail/store"
+)
+
+// Identity says who delivers mail for one address and which .qmail file
+// they read, as qmail-lspawn and qmail-getpw decide it.
+type Identity struct {
+	User string
+	UID  int
+	GID  int
+	Home string
+	Dash string
+	Ext  string
+	// Local and Domain are the recipient split at its last "@".
+	Local  string
+	Domain string
+}
+
+// Resolver maps addresses to identities: the assignment table first, then
+// the password file, then the alias user.
+type Resolver struct {
+	Assign *store.AssignTable
+	// LookupUser finds an account by name; os/user.Lookup when nil.
+	LookupUser func(name string) (*user.User, error)
+}
+
+// errNoUser is what LookupUser's callers treat as "no such account".
+var errNoUser = errors.New("no such user")
+
+func (r *Resolver) lookupUser(name string) (*user.User, error) {
+	lookup := r.LookupUser
+	if lookup == nil {
+		lookup = user.Lookup
+	}
+	u, err := lookup(name)
+	var unknown user.UnknownUserError
+	if errors.As(err, &unknown) {
+		return nil, errNoUser
+	}
+	return u, err
+}
+
+// maxUserName is qmail-getpw's bound: account names are shorter.
+const maxUserName = 32
+
+// Resolve finds the identity for recipient. The errors it returns are
+// *outcome.Error with qmail-lspawn's texts.
+func (r *Resolver) Resolve(recipient string) (Identity, error) {
+	at := strings.LastIndexByte(recipient, '@')
+	if at < 0 {
+		return Identity{}, outcome.Permanent("Sorry, address must include host name. (#5.1.3)")
+	}
+	local, domain := recipient[:at], recipient[at+1:]
+	id := Identity{Local: local, Domain: domain}
+	if r.Assign != nil {
+		a, ok, err := r.Assign.Lookup(local)
+		if err != nil {
+			return Identity{}, outcome.TemporaryErr(err, "Trouble reading users/assign.db: %v. (#4.3.0)", err)
+		}
+		if ok {
+			id.User, id.UID, id.GID, id.Home, id.Dash, id.Ext = a.User, a.UID, a.GID, a.Home, a.Dash, a.Ext
+			return checkRoot(id)
+		}
+	}
+	if err := r.getpw(&id); err != nil {
+		return Identity{}, err
+	}
+	return checkRoot(id)
+}
+
+func checkRoot(id Identity) (Identity, error) {
+	if id.UID == 0 {
+		return Identity{}, outcome.Temporary("Not allowed to perform deliveries as root. (#4.3.0)")
+	}
+	return id, nil
+}
+
+// getpw is qmail-getpw: try the whole local part and then each prefix
+// ending before a "-", longest first, as a lowercased account name; take
+// the first account that is not root and owns an existing home. If none
+// does, the alias user gets the address with the whole local part as its
+// extension.
+func (r *Resolver) getpw(id *Identity) error {
+	local := id.Local
+	for end := len(local); end > 0; end = strings.LastIndexByte(local[:end], '-') {
+		name := local[:end]
+		if len(name) >= maxUserName {
+			continue
+		}
+		u, err := r.lookupUser(asciiLower(name))
+		if errors.Is(err, errNoUser) {
+			continue
+		}
+		if err != nil {
+			return outcome.TemporaryErr(err, "Temporary failure in qmail-lspawn: looking up user %q: %v. (#4.3.0)", asciiLower(name), err)
+		}
+		uid, gid, err := ids(u)
+		if err != nil {
+			return outcome.TemporaryErr(err, "Temporary failure in qmail-lspawn: %v. (#4.3.0)", err)
+		}
+		if uid == 0 {
+			continue
+		}
+		owner, err := homeOwner(u.HomeDir)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			continue
+		}
+		if err != nil {
+			return outcome.TemporaryErr(err, "NFS failure in qmail-local: %v. (#4.3.0)", err)
+		}
+		if owner != uid {
+			continue
+		}
+		id.User, id.UID, id.GID, id.Home = u.Username, uid, gid, u.HomeDir
+		if end == len(local) {
+			id.Dash, id.Ext = "", ""
+		} else {
+			id.Dash, id.Ext = "-", local[end+1:]
+		}
+		return nil
+	}
+	u, err := r.lookupUser("alias")
+	if errors.Is(err, errNoUser) {
+		return outcome.Temporary("Unable to find alias user! (#4.3.0)")
+	}
+	if err != nil {
+		return outcome.TemporaryErr(err, "Temporary failure in qmail-lspawn: looking up user \"alias\": %v. (#4.3.0)", err)
+	}
+	uid, gid, err := ids(u)
+	if err != nil {
+		return outcome.TemporaryErr(err, "Temporary failure in qmail-lspawn: %v. (#4.3.0)", err)
+	}
+	id.User, id.UID, id.GID, id.Home, id.Dash, id.Ext = u.Username, uid, gid, u.HomeDir, "-", local
+	return nil
+}
+
+func ids(u *user.User) (uid, gid int, err error) {
+	uid, err = strconv.Atoi(u.Uid)
+	if err != nil {
+		return 0, 0, fmt.Errorf("user %s has uid %q", u.Username, u.Uid)
+	}
+	gid, err = strconv.Atoi(u.Gid)
+	if err != nil {
+		return 0, 0, fmt.Errorf("user %s has gid %q", u.Username, u.Gid)
+	}
+	return uid, gid, nil
+}
+
+func homeOwner(home string) (int, error) {
+	fi, err := os.Stat(home)
+	if err != nil {
+		return 0, err
+	}
+	return int(fi.Sys().(*syscall.Stat_t).Uid), nil
+}
+
+// asciiLower lowercases ASCII letters only, as qmail does.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,214 @@
+package mailbox
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/gqmail/gqmail/internal/outcome"
+)
+
+// DefaultLockTimeout is how long Append waits for the mbox lock when
+// Mbox.LockTimeout is zero: qmail-local's 30-second alarm.
+const DefaultLockTimeout = 30 * time.Second
+
+// Mbox appends messages to mbox files. The zero value is ready to use and
+// behaves like qmail-local. An Mbox holds no state between calls and may be
+// used from several goroutines at once.
+type Mbox struct {
+	// LockTimeout is how long to wait for another writer's flock before
+	// giving up; zero means DefaultLockTimeout. The failure text says
+	// "30 seconds" whatever the value, because that is qmail's text.
+	LockTimeout time.Duration
+	// FS is the file system to write to; nil means OS.
+	FS FS
+}
+
+// Append appends msg (the stored message, LF line ends) to the mbox file at
+// path (relative to the working directory or absolute) in qmail's mboxrd
+// form: UFLINE, RPLINE, DTLINE, the message with ">" put before every line
+// that matches ^>*From , a newline if the last line lacked one, then one
+// blank line.
+//
+// The file is opened O_WRONLY|O_APPEND|O_CREAT with mode 0600 and locked
+// with an exclusive flock, waiting up to LockTimeout (a failure of flock
+// other than "held by someone else" is ignored and the delivery goes on
+// unlocked, as in qmail). It is fsync'd before it is closed: nil means the
+// message is on disk. On a write or fsync failure the file is truncated
+// back to its old length if the lock was held. If ctx is done while Append
+// waits for the lock, it gives up with a temporary failure; once writing has
+// begun, ctx is not consulted. Every failure is a temporary *outcome.Error.
+func (m *Mbox) Append(ctx context.Context, path string, env Envelope, msg []byte) error {
+	f, err := openMbox(orOS(m.FS), path)
+	if err != nil {
+		return err
+	}
+	locked, err := lock(ctx, f, m.lockTimeout(), path)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	// Under the lock, the end of the file is where our message will start.
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return writeErr(path, err)
+	}
+	start := st.Size()
+
+	if err := writeMbox(f, env, msg); err != nil {
+		// Without the lock another writer may have appended after
+		// start; cutting the file would destroy its message.
+		if locked {
+			f.Truncate(start)
+		}
+		f.Close()
+		return writeErr(path, err)
+	}
+	// The bytes are already on disk; a close error cannot undo that, and
+	// qmail ignores it too.
+	f.Close()
+	return nil
+}
+
+func (m *Mbox) lockTimeout() time.Duration {
+	if m.LockTimeout > 0 {
+		return m.LockTimeout
+	}
+	return DefaultLockTimeout
+}
+
+func writeErr(path string, err error) error {
+	return outcome.TemporaryErr(err, "Unable to write %s: %s. (#4.3.0)", path, errText(err))
+}
+
+func openErr(path string, err error) error {
+	return outcome.TemporaryErr(err, "Unable to open %s: %s. (#4.2.1)", path, errText(err))
+}
+
+// openMbox opens path for appending without following a symbolic link in
+// its last component, unless the link is trusted (linkTrusted) and the file
+// it leads to, as actually opened, belongs to the current euid. A file is
+// never created through a link.
+func openMbox(fsys FS, path string) (File, error) {
+	f, err := fsys.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err == nil {
+		return f, nil
+	}
+	if !errors.Is(err, syscall.ELOOP) {
+		return nil, openErr(path, err)
+	}
+	li, lerr := fsys.Lstat(path)
+	if lerr != nil || li.Mode()&fs.ModeSymlink == 0 {
+		return nil, openErr(path, err) // a real loop further up the path
+	}
+	if !linkTrusted(li) {
+		return nil, symlinkRefusal(path, false, "a file")
+	}
+	f, err = fsys.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, openErr(path, err)
+	}
+	// Checked on the descriptor: the link may have changed since Lstat,
+	// but what we hold now is what we would write to.
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, openErr(path, err)
+	}
+	if !ownedByMe(fi) {
+		f.Close()
+		return nil, symlinkRefusal(path, true, "a file")
+	}
+	return f, nil
+}
+
+// lock takes an exclusive flock on f, waiting at most timeout. It reports
+// whether the lock is held; an error means the wait ran out or ctx ended.
+// flock has no timeout of its own and a blocked flock cannot be
+// interrupted from Go without a signal, so it polls with LOCK_NB.
+func lock(ctx context.Context, f File, timeout time.Duration, path string) (bool, error) {
+	fd := int(f.Fd())
+	deadline := time.Now().Add(timeout)
+	wait := time.Millisecond
+	var timer *time.Timer
+	for {
+		err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
+		switch err {
+		case nil:
+			if timer != nil {
+				timer.Stop()
+			}
+			return true, nil
+		case syscall.EINTR:
+			continue
+		case syscall.EWOULDBLOCK:
+		default:
+			return false, nil // as qmail: cannot lock, deliver unlocked
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false, outcome.Temporary("File has been locked for 30 seconds straight. (#4.3.0)")
+		}
+		wait = min(wait*2, 100*time.Millisecond, left)
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return false, outcome.TemporaryErr(ctx.Err(), "Unable to lock %s: %s. (#4.3.0)", path, ctx.Err())
+		}
+	}
+}
+
+// writeMbox writes the whole mboxrd entry to f and fsyncs it.
+func writeMbox(f File, env Envelope, msg []byte) error {
+	t := env.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	w := bufio.NewWriterSize(f, 64<<10)
+	w.WriteString(UFLine(env.Sender, t))
+	w.WriteString(RPLine(env.Sender))
+	w.WriteString(DTLine(env.Recipient))
+	writeMboxrd(w, msg)
+	w.WriteByte('\n')
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// writeMboxrd writes msg with ">" before every line matching ^>*From , and
+// a final newline if msg does not end with one. Errors stick in w and are
+// reported by its Flush.
+func writeMboxrd(w *bufio.Writer, msg []byte) {
+	for len(msg) > 0 {
+		line := msg
+		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+			line = msg[:i+1]
+		}
+		msg = msg[len(line):]
+		if fromLine(line) {
+			w.WriteByte('>')
+		}
+		w.Write(line)
+		if line[len(line)-1] != '\n' {
+			w.WriteByte('\n')
+		}
+	}
+}
+
+// fromLine is qmail's gfrom: does line match ^>*From ?
+func fromLine(line []byte) bool {
+	return bytes.HasPrefix(bytes.TrimLeft(line, ">"), []byte("From "))
+}
