@@ -1,6 +1,8 @@
 package localdeliver
 
 import (
+	"github.com/gqmail/gqmail/internal/frame"
+
 	"bufio"
 	"context"
 	"errors"
@@ -54,7 +56,7 @@ func RunChild(in io.Reader, out io.Writer) error {
 	r, w := bufio.NewReader(in), bufio.NewWriter(out)
 	c := &childDeliverer{maildir: &mailbox.Maildir{}, mbox: &mailbox.Mbox{}}
 	for {
-		fields, err := readFrame(r)
+		fields, err := frame.Read(r)
 		if err == io.EOF {
 			return nil
 		}
@@ -66,7 +68,7 @@ func RunChild(in io.Reader, out io.Writer) error {
 			return fmt.Errorf("delivery child: %w", err)
 		}
 		resp := c.deliver(j)
-		if err := writeFrame(w, encodeResponse(0, resp)...); err != nil {
+		if err := frame.Write(w, encodeResponse(0, resp)...); err != nil {
 			return fmt.Errorf("delivery child: writing result: %w", err)
 		}
 	}

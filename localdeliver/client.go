@@ -1,6 +1,8 @@
 package localdeliver
 
 import (
+	"github.com/gqmail/gqmail/internal/frame"
+
 	"bufio"
 	"context"
 	"errors"
@@ -56,7 +58,7 @@ func (c *Client) Deliver(ctx context.Context, req *Request) (*Response, error) {
 	c.mu.Unlock()
 
 	c.wmu.Lock()
-	err := writeFrame(c.w, u64(id), []byte(req.Recipient), []byte(req.Sender), req.Message)
+	err := frame.Write(c.w, frame.U64(id), []byte(req.Recipient), []byte(req.Sender), req.Message)
 	c.wmu.Unlock()
 	if err != nil {
 		c.fail(fmt.Errorf("%w: %v", ErrHelperGone, err))
@@ -86,7 +88,7 @@ func (c *Client) failure() error {
 func (c *Client) readLoop() {
 	r := bufio.NewReader(c.conn)
 	for {
-		fields, err := readFrame(r)
+		fields, err := frame.Read(r)
 		if err != nil {
 			c.fail(fmt.Errorf("%w: %v", ErrHelperGone, err))
 			return

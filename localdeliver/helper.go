@@ -1,6 +1,8 @@
 package localdeliver
 
 import (
+	"github.com/gqmail/gqmail/internal/frame"
+
 	"bufio"
 	"context"
 	"errors"
@@ -64,7 +66,7 @@ func (h *Helper) Serve(ctx context.Context, conn io.ReadWriter) error {
 	var wmu sync.Mutex
 	sem := make(chan struct{}, maxConcurrent)
 	for {
-		fields, err := readFrame(r)
+		fields, err := frame.Read(r)
 		if err != nil {
 			wg.Wait()
 			if err == io.EOF {
@@ -88,7 +90,7 @@ func (h *Helper) Serve(ctx context.Context, conn io.ReadWriter) error {
 			resp := h.deliver(req)
 			wmu.Lock()
 			defer wmu.Unlock()
-			if err := writeFrame(w, encodeResponse(id, resp)...); err != nil {
+			if err := frame.Write(w, encodeResponse(id, resp)...); err != nil {
 				h.warn("delivery helper: writing result: %v", err)
 			}
 		})
@@ -141,7 +143,7 @@ func decodeRequest(f [][]byte) (uint64, *Request, error) {
 	if len(f) != 4 {
 		return 0, nil, errBadFrame
 	}
-	id, ok := getU64(f[0])
+	id, ok := frame.GetU64(f[0])
 	if !ok {
 		return 0, nil, errBadFrame
 	}
@@ -163,10 +165,10 @@ type child struct {
 
 func (c *child) run(j *job) (*Response, error) {
 	c.jobs++
-	if err := writeFrame(c.w, encodeJob(j)...); err != nil {
+	if err := frame.Write(c.w, encodeJob(j)...); err != nil {
 		return nil, fmt.Errorf("%w: %v", errChildGone, err)
 	}
-	fields, err := readFrame(c.r)
+	fields, err := frame.Read(c.r)
 	if err != nil {
 		return nil, fmt.Errorf("delivery child for uid %d: %w", c.key[0], err)
 	}

@@ -1,79 +1,15 @@
 package localdeliver
 
 import (
-	"bufio"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
+
+	"github.com/gqmail/gqmail/internal/frame"
 )
 
-// The daemon, the helper and the delivery children talk in frames: a
-// 4-byte big-endian length, then that many bytes holding a sequence of
-// fields, each a uvarint length and its bytes. Readers bound the frame size
-// before they allocate, since the helper reads frames from the
-// unprivileged daemon and must survive anything it sends.
+// The daemon, the helper and the delivery children talk in frames
+// (internal/frame).
 
-// maxFrame bounds one frame: the largest message plus room for the
-// envelope.
-const maxFrame = 1<<30 + 1<<20
-
-func writeFrame(w *bufio.Writer, fields ...[]byte) error {
-	n := 0
-	for _, f := range fields {
-		n += binary.PutUvarint(make([]byte, binary.MaxVarintLen64), uint64(len(f))) + len(f)
-	}
-	if n > maxFrame {
-		return fmt.Errorf("frame of %d bytes is larger than %d", n, maxFrame)
-	}
-	var hdr [4]byte
-	binary.BigEndian.PutUint32(hdr[:], uint32(n))
-	w.Write(hdr[:])
-	var lb [binary.MaxVarintLen64]byte
-	for _, f := range fields {
-		w.Write(lb[:binary.PutUvarint(lb[:], uint64(len(f)))])
-		w.Write(f)
-	}
-	return w.Flush()
-}
-
-var errBadFrame = errors.New("malformed frame")
-
-// readFrame reads one frame and returns its fields. io.EOF means the peer
-// closed the stream between frames.
-func readFrame(r *bufio.Reader) ([][]byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n > maxFrame {
-		return nil, fmt.Errorf("frame of %d bytes is larger than %d", n, maxFrame)
-	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, fmt.Errorf("frame of %d bytes: %w", n, err)
-	}
-	var fields [][]byte
-	for len(buf) > 0 {
-		l, k := binary.Uvarint(buf)
-		if k <= 0 || l > uint64(len(buf)-k) {
-			return nil, errBadFrame
-		}
-		fields = append(fields, buf[k:k+int(l)])
-		buf = buf[k+int(l):]
-	}
-	return fields, nil
-}
-
-func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
-
-func getU64(b []byte) (uint64, bool) {
-	if len(b) != 8 {
-		return 0, false
-	}
-	return binary.BigEndian.Uint64(b), true
-}
+var errBadFrame = frame.ErrMalformed
 
 // Request asks for one local delivery. It is all the daemon may say: the
 // helper decides who the recipient is.
@@ -111,7 +47,7 @@ type Response struct {
 }
 
 func encodeResponse(id uint64, r *Response) [][]byte {
-	fields := [][]byte{u64(id), {byte(r.Status)}, []byte(r.Text), []byte(r.NewSender)}
+	fields := [][]byte{frame.U64(id), {byte(r.Status)}, []byte(r.Text), []byte(r.NewSender)}
 	for _, f := range r.Forward {
 		fields = append(fields, []byte(f))
 	}
@@ -122,7 +58,7 @@ func decodeResponse(fields [][]byte) (uint64, *Response, error) {
 	if len(fields) < 4 || len(fields[1]) != 1 {
 		return 0, nil, errBadFrame
 	}
-	id, ok := getU64(fields[0])
+	id, ok := frame.GetU64(fields[0])
 	if !ok {
 		return 0, nil, errBadFrame
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gqmail/gqmail/engine"
+	"github.com/gqmail/gqmail/frontends/inject"
 	"github.com/gqmail/gqmail/frontends/smtp"
 	"github.com/gqmail/gqmail/internal/config"
 	"github.com/gqmail/gqmail/internal/control"
@@ -224,6 +225,15 @@ func serve(s *setup, db *store.DB, helper *localdeliver.Client, listeners []net.
 		Log:      s.log,
 	}
 	srv := &smtp.Server{Controls: s.controls, Config: &s.cfg.SMTP, Router: router, Queue: db, Log: s.log}
+	sock, err := inject.Listen(s.paths.Socket)
+	if err != nil {
+		return err
+	}
+	sub := &inject.Server{
+		Queue: db, Router: router, Log: s.log,
+		TrustedUIDs:     []int{0, os.Getuid()},
+		MaxMessageBytes: s.cfg.SMTP.MaxMessageBytes,
+	}
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -238,6 +248,12 @@ func serve(s *setup, db *store.DB, helper *localdeliver.Client, listeners []net.
 			}
 		})
 	}
+
+	wg.Go(func() {
+		if err := sub.Serve(sock); err != nil {
+			s.log.Alert("%v", err)
+		}
+	})
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -258,6 +274,8 @@ func serve(s *setup, db *store.DB, helper *localdeliver.Client, listeners []net.
 	}
 	cancel()
 	closeAll(listeners)
+	sock.Close()
+	sub.CloseConns()
 	stop()
 	wg.Wait()
 	if why == nil {

@@ -9,8 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/internal/layout"
+	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/localdeliver"
 	"github.com/gqmail/gqmail/store"
 )

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gqmail/gqmail/internal/config"
 	"github.com/gqmail/gqmail/internal/control"
+	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/internal/route"
 	"github.com/gqmail/gqmail/store"
@@ -270,6 +271,9 @@ func (ss *session) Data(r io.Reader) error {
 	id, err := ss.srv.Queue.Accept(context.Background(), msg)
 	if err != nil {
 		ss.srv.Log.Warning("smtp: unable to queue message from %s: %v", ss.p.remoteIP, err)
+		if outcome.IsPermanent(err) {
+			return reply(554, outcome.Text(err))
+		}
 		return reply(451, "qq write error or disk full (#4.3.0)")
 	}
 	ss.srv.Log.NewMsg(uint64(id))

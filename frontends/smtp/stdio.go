@@ -50,7 +50,6 @@ func StdioFromEnv(getenv func(string) (string, bool)) *StdioConn {
 	}
 }
 
-
 func (c *StdioConn) Read(p []byte) (int, error)  { return c.In.Read(p) }
 func (c *StdioConn) Write(p []byte) (int, error) { return c.Out.Write(p) }
 

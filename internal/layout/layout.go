@@ -5,6 +5,7 @@
 //	qmail.toml          daemon settings (written with every default shown)
 //	control/            qmail's control files: me, locals, rcpthosts
 //	queue/              the queue database, owned by the daemon's user
+//	submit/             the local submission socket, owned by the daemon's user
 //	users/              the assignment table (assign.db), owned by root
 //	home/               (ordinary user only) the home mail is delivered to
 //
@@ -35,7 +36,8 @@ type Paths struct {
 	Users   string
 	Assign  string
 	Home    string
-	// Socket is the local submission socket of the daemon.
+	// Submit holds Socket, the local submission socket of the daemon.
+	Submit string
 	Socket string
 }
 
@@ -50,7 +52,8 @@ func For(root string) Paths {
 		Users:   filepath.Join(root, "users"),
 		Assign:  filepath.Join(root, "users", "assign.db"),
 		Home:    filepath.Join(root, "home"),
-		Socket:  filepath.Join(root, "queue", "inject.sock"),
+		Submit:  filepath.Join(root, "submit"),
+		Socket:  filepath.Join(root, "submit", "inject.sock"),
 	}
 }
 
@@ -114,6 +117,9 @@ func Ensure(p Paths, o Options) error {
 		if err := os.Chown(p.Queue, o.Daemon.UID, o.Daemon.GID); err != nil {
 			return fmt.Errorf("%s: %w", p.Queue, err)
 		}
+	}
+	if err := mkdir(p.Submit, 0o755); err != nil {
+		return err
 	}
 	if err := mkdir(p.Users, 0o755); err != nil {
 		return err
@@ -192,14 +198,15 @@ func Hostname() string {
 	return strings.ToLower(h)
 }
 
-// ChownQueue gives the queue directory and the files in it to the daemon's
-// user, which opens the database after it drops root.
+// ChownQueue gives the queue and submit directories, and the files in the
+// queue, to the daemon's user, which opens the database and makes the
+// socket after it drops root.
 func ChownQueue(p Paths, o *Owner) error {
 	entries, err := os.ReadDir(p.Queue)
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Queue, err)
 	}
-	paths := []string{p.Queue}
+	paths := []string{p.Queue, p.Submit}
 	for _, e := range entries {
 		paths = append(paths, filepath.Join(p.Queue, e.Name()))
 	}

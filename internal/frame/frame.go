@@ -1,0 +1,97 @@
+// Package frame is the framing that gqmail's processes speak over pipes
+// and Unix sockets (daemon and delivery helper, helper and delivery
+// children, sendmail and the daemon): a 4-byte big-endian length, then
+// that many bytes holding a sequence of fields, each a uvarint length and
+// its bytes.
+//
+// Readers bound the frame size before they allocate: the helper reads
+// frames from the unprivileged daemon, and the daemon reads frames from
+// any local user, and both must survive anything they are sent.
+package frame
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Max bounds one frame: the largest message plus room for its envelope.
+const Max = 1<<30 + 1<<20
+
+// ErrMalformed is returned for a frame whose fields do not add up.
+var ErrMalformed = errors.New("malformed frame")
+
+// Write writes one frame holding fields and flushes w.
+func Write(w *bufio.Writer, fields ...[]byte) error {
+	n := 0
+	for _, f := range fields {
+		n += uvarintLen(uint64(len(f))) + len(f)
+	}
+	if n > Max {
+		return fmt.Errorf("frame of %d bytes is larger than %d", n, Max)
+	}
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(n))
+	w.Write(hdr[:])
+	var lb [binary.MaxVarintLen64]byte
+	for _, f := range fields {
+		w.Write(lb[:binary.PutUvarint(lb[:], uint64(len(f)))])
+		w.Write(f)
+	}
+	return w.Flush()
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// Read reads one frame and returns its fields, which share one buffer.
+// io.EOF means the peer closed the stream between frames.
+func Read(r *bufio.Reader) ([][]byte, error) { return ReadLimit(r, Max) }
+
+// ErrTooLarge is returned by ReadLimit for a frame over its limit.
+var ErrTooLarge = errors.New("frame is too large")
+
+// ReadLimit is Read with a smaller bound than Max.
+func ReadLimit(r *bufio.Reader, limit int) ([][]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if int64(n) > int64(min(limit, Max)) {
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, n, min(limit, Max))
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, fmt.Errorf("frame of %d bytes: %w", n, err)
+	}
+	var fields [][]byte
+	for len(buf) > 0 {
+		l, k := binary.Uvarint(buf)
+		if k <= 0 || l > uint64(len(buf)-k) {
+			return nil, ErrMalformed
+		}
+		fields = append(fields, buf[k:k+int(l)])
+		buf = buf[k+int(l):]
+	}
+	return fields, nil
+}
+
+// U64 encodes v as an 8-byte field.
+func U64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// GetU64 decodes an 8-byte field.
+func GetU64(b []byte) (uint64, bool) {
+	if len(b) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(b), true
+}
