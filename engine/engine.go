@@ -52,8 +52,24 @@ type Engine struct {
 	// context ends; zero means 30 seconds.
 	ShutdownGrace time.Duration
 
-	seq     atomic.Uint64
-	bouncer Bouncer
+	seq      atomic.Uint64
+	kickOnce sync.Once
+	bouncer  Bouncer
+	kick     chan struct{}
+}
+
+// Kick makes the engine look for due work now, as qmail-send does when
+// its trigger is pulled. Tests that move the clock call it.
+func (e *Engine) Kick() {
+	select {
+	case e.kicks() <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) kicks() chan struct{} {
+	e.kickOnce.Do(func() { e.kick = make(chan struct{}, 1) })
+	return e.kick
 }
 
 // maxWait bounds the scheduler's sleep, so that a change of the
@@ -166,6 +182,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			timer.Stop()
 			runErr = ctx.Err()
 		case <-e.DB.Accepted():
+		case <-e.kicks():
 		case f := <-done:
 			reap(f)
 			for drained := false; !drained; {

@@ -54,7 +54,9 @@ func RunChild(in io.Reader, out io.Writer) error {
 		return errors.New("delivery child refuses to run as root")
 	}
 	r, w := bufio.NewReader(in), bufio.NewWriter(out)
-	c := &childDeliverer{maildir: &mailbox.Maildir{}, mbox: &mailbox.Mbox{}}
+	// The host name goes into every maildir file name; read it once.
+	host, _ := os.Hostname()
+	c := &childDeliverer{maildir: &mailbox.Maildir{Host: host}, mbox: &mailbox.Mbox{}}
 	for {
 		fields, err := frame.Read(r)
 		if err == io.EOF {

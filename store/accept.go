@@ -20,7 +20,7 @@ func (db *DB) Accept(ctx context.Context, msg *NewMessage) (MsgID, error) {
 	if err := checkNew(msg); err != nil {
 		return 0, err
 	}
-	now := time.Now()
+	now := db.now()
 	var id MsgID
 	err := db.update(ctx, func(tx *bolt.Tx) error {
 		var err error

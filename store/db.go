@@ -39,6 +39,7 @@ type DB struct {
 	// accepted is signalled (without blocking) after every commit that
 	// queued a message, so the engine can look for new work at once.
 	accepted chan struct{}
+	now      func() time.Time
 
 	closeOnce sync.Once
 	closeErr  error
@@ -52,6 +53,8 @@ type Options struct {
 	// Owner is written next to the database ("<path>.owner") so that a
 	// second process that cannot open it can say who holds it.
 	Owner string
+	// Now is the clock for arrival and due times; time.Now when nil.
+	Now func() time.Time
 }
 
 // Open opens the queue database at path, creating it if it does not exist.
@@ -85,6 +88,10 @@ func Open(path string, opts Options) (*DB, error) {
 		path:     path,
 		bolt:     b,
 		accepted: make(chan struct{}, 1),
+		now:      opts.Now,
+	}
+	if db.now == nil {
+		db.now = time.Now
 	}
 	db.commit = newCommitter(b)
 	return db, nil

@@ -52,7 +52,7 @@ func (db *DB) Record(ctx context.Context, r Result, finish Finisher) (Recorded, 
 			return Recorded{}, fmt.Errorf("record %v: %w", r.Ref, err)
 		}
 	}
-	now := time.Now()
+	now := db.now()
 	var out Recorded
 	err := db.update(ctx, func(tx *bolt.Tx) error {
 		out = Recorded{}
