@@ -75,4 +75,3 @@ func (c *Client) Close() error {
 	c.conn = nil
 	return err
 }
-
