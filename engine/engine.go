@@ -238,6 +238,7 @@ func (e *Engine) deliver(ctx context.Context, d Deliverer, job store.Job) {
 	ch := job.Recipient.Channel
 	e.Log.Starting(n, uint64(job.Msg), ch.String(), job.Recipient.Deliver)
 	start := e.now()
+	job.Sender = ExpandVERP(job.Sender, job.Recipient.Deliver)
 	var res Result
 	body, err := e.DB.Body(job.Msg)
 	if err != nil {

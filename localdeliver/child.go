@@ -4,14 +4,11 @@ import (
 	"github.com/gqmail/gqmail/internal/frame"
 
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/localdeliver/mailbox"
@@ -79,35 +76,6 @@ func RunChild(in io.Reader, out io.Writer) error {
 type childDeliverer struct {
 	maildir *mailbox.Maildir
 	mbox    *mailbox.Mbox
-}
-
-// deliver performs one job: qmail-local's home checks, then the default
-// delivery into a Mailbox or Maildir.
-func (c *childDeliverer) deliver(j *job) *Response {
-	if err := os.Chdir(j.Home); err != nil {
-		return deferral(fmt.Sprintf("Unable to switch to %s: %s. (#4.3.0)", j.Home, errnoText(err)))
-	}
-	fi, err := os.Stat(".")
-	if err != nil {
-		return deferral(fmt.Sprintf("Unable to switch to %s: %s. (#4.3.0)", j.Home, errnoText(err)))
-	}
-	if fi.Mode().Perm()&0o002 != 0 {
-		return deferral("Uh-oh: home directory is writable. (#4.7.0)")
-	}
-	if fi.Mode()&os.ModeSticky != 0 {
-		return deferral("Home directory is sticky: user is editing his .qmail file. (#4.2.1)")
-	}
-	env := mailbox.Envelope{Sender: j.Sender, Recipient: j.Local + "@" + j.Domain, Time: time.Now()}
-	ctx := context.Background()
-	target := j.DefaultDelivery
-	if strings.HasSuffix(target, "/") {
-		if _, err := c.maildir.Deliver(ctx, target, env, j.Message); err != nil {
-			return fromError(err)
-		}
-	} else if err := c.mbox.Append(ctx, target, env, j.Message); err != nil {
-		return fromError(err)
-	}
-	return &Response{Status: Success, Text: "did 1+0+0"}
 }
 
 func deferral(text string) *Response { return &Response{Status: Deferral, Text: text} }

@@ -26,6 +26,8 @@ type Identity struct {
 	// Local and Domain are the recipient split at its last "@".
 	Local  string
 	Domain string
+	// Source says what decided: "users/assign", "passwd" or "alias".
+	Source string
 }
 
 // Resolver maps addresses to identities: the assignment table first, then
@@ -34,6 +36,9 @@ type Resolver struct {
 	Assign *store.AssignTable
 	// LookupUser finds an account by name; os/user.Lookup when nil.
 	LookupUser func(name string) (*user.User, error)
+	// AliasUser is the account for addresses no user owns; "alias" when
+	// empty.
+	AliasUser string
 }
 
 // errNoUser is what LookupUser's callers treat as "no such account".
@@ -71,6 +76,7 @@ func (r *Resolver) Resolve(recipient string) (Identity, error) {
 		}
 		if ok {
 			id.User, id.UID, id.GID, id.Home, id.Dash, id.Ext = a.User, a.UID, a.GID, a.Home, a.Dash, a.Ext
+			id.Source = "users/assign"
 			return checkRoot(id)
 		}
 	}
@@ -123,7 +129,7 @@ func (r *Resolver) getpw(id *Identity) error {
 		if owner != uid {
 			continue
 		}
-		id.User, id.UID, id.GID, id.Home = u.Username, uid, gid, u.HomeDir
+		id.User, id.UID, id.GID, id.Home, id.Source = u.Username, uid, gid, u.HomeDir, "passwd"
 		if end == len(local) {
 			id.Dash, id.Ext = "", ""
 		} else {
@@ -131,18 +137,23 @@ func (r *Resolver) getpw(id *Identity) error {
 		}
 		return nil
 	}
-	u, err := r.lookupUser("alias")
+	alias := r.AliasUser
+	if alias == "" {
+		alias = "alias"
+	}
+	u, err := r.lookupUser(alias)
 	if errors.Is(err, errNoUser) {
 		return outcome.Temporary("Unable to find alias user! (#4.3.0)")
 	}
 	if err != nil {
-		return outcome.TemporaryErr(err, "Temporary failure in qmail-lspawn: looking up user \"alias\": %v. (#4.3.0)", err)
+		return outcome.TemporaryErr(err, "Temporary failure in qmail-lspawn: looking up user %q: %v. (#4.3.0)", alias, err)
 	}
 	uid, gid, err := ids(u)
 	if err != nil {
 		return outcome.TemporaryErr(err, "Temporary failure in qmail-lspawn: %v. (#4.3.0)", err)
 	}
 	id.User, id.UID, id.GID, id.Home, id.Dash, id.Ext = u.Username, uid, gid, u.HomeDir, "-", local
+	id.Source = "alias"
 	return nil
 }
 

@@ -104,6 +104,9 @@ func runDaemon(root string) error {
 		if err := layout.ChownQueue(s.paths, daemonUser); err != nil {
 			return err
 		}
+		if err := ensureAlias(s); err != nil {
+			return err
+		}
 	}
 
 	listeners, err := listen(s.cfg.SMTP.Listen)
@@ -140,6 +143,25 @@ func runDaemon(root string) error {
 	return err
 }
 
+// ensureAlias gives the alias account its .qmail files for postmaster,
+// MAILER-DAEMON and root, as a qmail install does. Without an alias
+// account the daemon still runs, but mail no user owns is deferred until
+// one exists.
+func ensureAlias(s *setup) error {
+	u, err := user.Lookup(s.cfg.Users.Alias)
+	if err != nil {
+		s.log.Warning("no alias account %q: mail for addresses no user owns (postmaster, root) is deferred until it exists; "+
+			"create it with useradd -r -d %s -s /usr/sbin/nologin %s", s.cfg.Users.Alias, filepath.Join(s.paths.Root, "alias"), s.cfg.Users.Alias)
+		return nil
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if uid == 0 {
+		return fmt.Errorf("alias account %q has uid 0; qmail never delivers as root", u.Username)
+	}
+	return layout.EnsureAlias(u.HomeDir, &layout.Owner{User: u.Username, UID: uid, GID: gid}, s.cfg.Users.Postmaster)
+}
+
 func listen(addrs []string) ([]net.Listener, error) {
 	var ls []net.Listener
 	for _, a := range addrs {
@@ -172,7 +194,7 @@ func startHelper(s *setup) (*localdeliver.Client, *exec.Cmd, error) {
 		return nil, nil, fmt.Errorf("cannot find my own binary: %w", err)
 	}
 	cmd := exec.Command(exe, "helper", "--root", s.paths.Root,
-		"--defaultdelivery", s.cfg.Delivery.DefaultDelivery, "--log", s.cfg.Log.Format)
+		"--defaultdelivery", s.cfg.Delivery.DefaultDelivery, "--alias", s.cfg.Users.Alias, "--log", s.cfg.Log.Format)
 	cmd.ExtraFiles = []*os.File{theirs}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	// Its own process group: a Ctrl-C for the daemon is not one for the

@@ -27,6 +27,7 @@ func runHelper(args []string) error {
 	root := fs.String("root", "", "gqmail root")
 	dd := fs.String("defaultdelivery", "./Mailbox", "default delivery")
 	logFormat := fs.String("log", "plain", "log format")
+	alias := fs.String("alias", "alias", "the alias account")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,7 +49,7 @@ func runHelper(args []string) error {
 	assign := store.OpenAssignTable(layout.For(*root).Assign)
 	defer assign.Close()
 	h := &localdeliver.Helper{
-		Resolver:        &localdeliver.Resolver{Assign: assign},
+		Resolver:        &localdeliver.Resolver{Assign: assign, AliasUser: *alias},
 		DefaultDelivery: *dd,
 		ChildCommand:    []string{exe, "deliver-child"},
 		SetCredentials:  os.Geteuid() == 0,

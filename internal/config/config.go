@@ -15,6 +15,8 @@
 //
 //	[users]
 //	daemon = "qmaild"               # user the daemon runs as after binding, when started as root
+//	alias = "alias"                 # account for addresses no user owns (~alias/.qmail-*)
+//	postmaster = ""                 # where mail for postmaster, root and MAILER-DAEMON goes
 //
 //	[log]
 //	format = "plain"                # "plain" (qmail-send's lines) or "json"
@@ -61,6 +63,13 @@ type Delivery struct {
 // Users names the accounts the daemon uses.
 type Users struct {
 	Daemon string `toml:"daemon"`
+	// Alias is the account that receives mail for addresses no user
+	// owns, by its .qmail-* files, as qmail's alias user.
+	Alias string `toml:"alias"`
+	// Postmaster is the address that a new root's ~alias/.qmail-postmaster,
+	// .qmail-mailer-daemon and .qmail-root forward to; empty leaves those
+	// files empty, which delivers to ~alias's default delivery.
+	Postmaster string `toml:"postmaster"`
 }
 
 // Log configures the log.
@@ -79,7 +88,7 @@ func Defaults(asRoot bool) Config {
 			MaxMessageBytes: 64 << 20,
 		},
 		Delivery: Delivery{DefaultDelivery: "./Mailbox"},
-		Users:    Users{Daemon: "qmaild"},
+		Users:    Users{Daemon: "qmaild", Alias: "alias"},
 		Log:      Log{Format: "plain"},
 	}
 	if !asRoot {
@@ -146,6 +155,12 @@ func (c *Config) check() error {
 	if c.Users.Daemon == "" {
 		return errors.New("users.daemon: empty user name")
 	}
+	if c.Users.Alias == "" {
+		return errors.New("users.alias: empty user name")
+	}
+	if strings.ContainsAny(c.Users.Postmaster, " \t\n\x00") {
+		return fmt.Errorf("users.postmaster: %q is not an address", c.Users.Postmaster)
+	}
 	switch c.Log.Format {
 	case "plain", "json":
 	default:
@@ -196,9 +211,15 @@ defaultdelivery = %q
 # The account the daemon runs as once it has bound its ports, when it is
 # started as root.
 daemon = %q
+# The account that gets mail for addresses no user owns, by the .qmail-*
+# files in its home (qmail's alias user).
+alias = %q
+# Where ~alias/.qmail-postmaster, .qmail-mailer-daemon and .qmail-root
+# forward when a new root makes them; empty: ~alias's default delivery.
+postmaster = %q
 
 [log]
 # "plain" (qmail-send's lines) or "json".
 format = %q
-`, q(c.SMTP.Listen), q(c.SMTP.RelayFrom), c.SMTP.MaxMessageBytes, c.Delivery.DefaultDelivery, c.Users.Daemon, c.Log.Format)
+`, q(c.SMTP.Listen), q(c.SMTP.RelayFrom), c.SMTP.MaxMessageBytes, c.Delivery.DefaultDelivery, c.Users.Daemon, c.Users.Alias, c.Users.Postmaster, c.Log.Format)
 }

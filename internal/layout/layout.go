@@ -217,3 +217,37 @@ func ChownQueue(p Paths, o *Owner) error {
 	}
 	return nil
 }
+
+// aliasFiles are the .qmail files a qmail install puts in ~alias.
+var aliasFiles = []string{".qmail-postmaster", ".qmail-mailer-daemon", ".qmail-root"}
+
+// EnsureAlias makes the alias account's home, if missing, and its
+// .qmail-postmaster, .qmail-mailer-daemon and .qmail-root files, if
+// missing: each forwards to postmaster, or is empty (the alias's default
+// delivery) when postmaster is "". Everything is given to the alias
+// account, since its delivery child reads the files as that account.
+func EnsureAlias(home string, o *Owner, postmaster string) error {
+	if err := mkdir(home, 0o755); err != nil {
+		return err
+	}
+	if err := os.Lchown(home, o.UID, o.GID); err != nil {
+		return fmt.Errorf("%s: %w", home, err)
+	}
+	text := ""
+	if postmaster != "" {
+		text = "&" + postmaster + "\n"
+	}
+	for _, name := range aliasFiles {
+		path := filepath.Join(home, name)
+		if _, err := os.Lstat(path); err == nil {
+			continue
+		}
+		if err := writeNew(path, text, 0o644); err != nil {
+			return err
+		}
+		if err := os.Lchown(path, o.UID, o.GID); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/gqmail/gqmail/internal/config"
+	"github.com/gqmail/gqmail/internal/control"
+	"github.com/gqmail/gqmail/internal/layout"
+	"github.com/gqmail/gqmail/internal/outcome"
+	"github.com/gqmail/gqmail/internal/route"
+	"github.com/gqmail/gqmail/localdeliver"
+	"github.com/gqmail/gqmail/localdeliver/dotqmail"
+	"github.com/gqmail/gqmail/store"
+)
+
+// usersShow says what local delivery would do for an address: qmail-getpw's
+// answer (from the table, the password file or the alias user) and
+// qmail-local's choice of .qmail file with the instructions in it, like
+// "qmail-local -n".
+func (a *app) usersShow(out io.Writer, address string) error {
+	p := layout.For(a.root)
+	cfg, err := loadConfig(p)
+	if err != nil {
+		return err
+	}
+	controls := control.Open(p.Control, nil)
+	rc := (&route.Router{Controls: controls}).Classify(address)
+	fmt.Fprintf(out, "address: %s\n", rc.Address)
+	if rc.Channel == store.Remote {
+		fmt.Fprintf(out, "channel: remote (%s is not a local or virtual domain)\n", rc.Deliver)
+		return nil
+	}
+	if rc.Deliver != rc.Address {
+		fmt.Fprintf(out, "delivered as: %s\n", rc.Deliver)
+	}
+	tab := store.OpenAssignTable(p.Assign)
+	defer tab.Close()
+	r := &localdeliver.Resolver{Assign: tab, AliasUser: cfg.Users.Alias}
+	id, err := r.Resolve(rc.Deliver)
+	if err != nil {
+		fmt.Fprintf(out, "delivery: %s\n", verdict(err))
+		return nil
+	}
+	fmt.Fprintf(out, "user: %s\nuid: %d\ngid: %d\nhome: %s\ndash: %q\next: %q\nfrom: %s\n",
+		id.User, id.UID, id.GID, id.Home, id.Dash, id.Ext, id.Source)
+	if err := os.Chdir(id.Home); err != nil {
+		fmt.Fprintf(out, "delivery: deferral: Unable to switch to %s: %v. (#4.3.0)\n", id.Home, err)
+		return nil
+	}
+	target, err := dotqmail.Find(dotqmail.OS{}, id.Dash, id.Ext)
+	if err != nil {
+		fmt.Fprintf(out, "delivery: %s\n", verdict(err))
+		return nil
+	}
+	contents := target.Contents
+	switch {
+	case target.Name == "" && id.Dash != "":
+		fmt.Fprintf(out, "dot-qmail: none\ndelivery: %s\n", verdict(dotqmail.NoMailbox()))
+		return nil
+	case target.Name == "":
+		fmt.Fprintf(out, "dot-qmail: none, so the default delivery %s\n", cfg.Delivery.DefaultDelivery)
+	case len(contents) == 0:
+		fmt.Fprintf(out, "dot-qmail: %s (empty, so the default delivery %s)\n", target.Name, cfg.Delivery.DefaultDelivery)
+	default:
+		fmt.Fprintf(out, "dot-qmail: %s\n", target.Name)
+	}
+	if target.HasDefault {
+		fmt.Fprintf(out, "DEFAULT: %s\n", target.Default)
+	}
+	xBit := target.ForwardOnly
+	if len(contents) == 0 {
+		contents, xBit = []byte(cfg.Delivery.DefaultDelivery+"\n"), false
+	}
+	instrs, _, err := dotqmail.Parse(contents)
+	if err == nil {
+		err = dotqmail.CheckForwardOnly(instrs, xBit)
+	}
+	if err != nil {
+		fmt.Fprintf(out, "delivery: %s\n", verdict(err))
+		return nil
+	}
+	for _, in := range instrs {
+		fmt.Fprintf(out, "%s %s\n", in.Kind, in.Value)
+	}
+	return nil
+}
+
+func verdict(err error) string {
+	if outcome.IsPermanent(err) {
+		return "failure: " + outcome.Text(err)
+	}
+	return "deferral: " + outcome.Text(err)
+}
+
+// loadConfig reads qmail.toml, or takes the defaults for a root that has
+// none yet.
+func loadConfig(p layout.Paths) (*config.Config, error) {
+	def := config.Defaults(os.Geteuid() == 0)
+	if _, err := os.Stat(p.Config); errors.Is(err, fs.ErrNotExist) {
+		return &def, nil
+	}
+	return config.Load(p.Config, def)
+}

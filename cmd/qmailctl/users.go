@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gqmail/gqmail/internal/layout"
+	"github.com/gqmail/gqmail/migrate"
+	"github.com/gqmail/gqmail/store"
+)
+
+func (a *app) usersCommand() *cobra.Command {
+	users := &cobra.Command{
+		Use:   "users",
+		Short: "the qmail-users assignment table (users/assign.db)",
+	}
+	var dryRun bool
+	imp := &cobra.Command{
+		Use:   "import [--dry-run] FILE",
+		Short: "replace the table with a qmail users/assign file (- for stdin)",
+		Long: `Reads a file in qmail's users/assign format (=local:user:uid:gid:home:dash:ext:
+and +prefix:user:uid:gid:home:dash:ext: lines, ended by a "." line), checks every
+line, and replaces the table with it in one step: a lookup sees the old table or
+the new one, never a mixture. If any line is bad, every bad line is reported with
+its number and nothing is changed. --dry-run only checks.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.usersImport(cmd.OutOrStdout(), args[0], dryRun)
+		},
+	}
+	imp.Flags().BoolVar(&dryRun, "dry-run", false, "check the file, change nothing")
+	exp := &cobra.Command{
+		Use:   "export",
+		Short: "print the table in users/assign format",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.usersExport(cmd.OutOrStdout())
+		},
+	}
+	show := &cobra.Command{
+		Use:   "show ADDRESS",
+		Short: "say who would receive mail for ADDRESS and which .qmail file they would read",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.usersShow(cmd.OutOrStdout(), args[0])
+		},
+	}
+	users.AddCommand(imp, exp, show)
+	return users
+}
+
+func (a *app) usersImport(out io.Writer, file string, dryRun bool) error {
+	var r io.Reader = os.Stdin
+	name := "stdin"
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r, name = f, file
+	}
+	entries, err := migrate.ParseAssign(bufio.NewReaderSize(r, 1<<16), name)
+	if err != nil {
+		return fmt.Errorf("nothing changed:\n%w", err)
+	}
+	if dryRun {
+		fmt.Fprintf(out, "%s: %d assignments, all good; nothing changed (--dry-run)\n", name, len(entries))
+		return nil
+	}
+	path := layout.For(a.root).Assign
+	if err := store.WriteAssignTable(path, entries); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: %d assignments imported into %s\n", name, len(entries), path)
+	return nil
+}
+
+func (a *app) usersExport(out io.Writer) error {
+	tab := store.OpenAssignTable(layout.For(a.root).Assign)
+	defer tab.Close()
+	entries, err := tab.Entries()
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(out)
+	if err := migrate.FormatAssign(w, entries); err != nil {
+		return err
+	}
+	return w.Flush()
+}

@@ -1,0 +1,126 @@
+package localdeliver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/gqmail/gqmail/internal/outcome"
+	"github.com/gqmail/gqmail/localdeliver/dotqmail"
+	"github.com/gqmail/gqmail/localdeliver/mailbox"
+)
+
+// deliver performs one job as qmail-local does: the home checks, the loop
+// check, the .qmail file (or the default delivery), its lines in order,
+// and the forwards it collected, handed back to be queued. Any failing
+// line ends the delivery with that failure, and nothing is forwarded.
+func (c *childDeliverer) deliver(j *job) *Response {
+	if err := os.Chdir(j.Home); err != nil {
+		return deferral(fmt.Sprintf("Unable to switch to %s: %s. (#4.3.0)", j.Home, errnoText(err)))
+	}
+	fi, err := os.Stat(".")
+	if err != nil {
+		return deferral(fmt.Sprintf("Unable to switch to %s: %s. (#4.3.0)", j.Home, errnoText(err)))
+	}
+	if fi.Mode().Perm()&0o002 != 0 {
+		return deferral("Uh-oh: home directory is writable. (#4.7.0)")
+	}
+	if fi.Mode()&os.ModeSticky != 0 {
+		return deferral("Home directory is sticky: user is editing his .qmail file. (#4.2.1)")
+	}
+	recipient := j.Local + "@" + j.Domain
+	if dotqmail.IsLoop(j.Message, recipient) {
+		return fromError(dotqmail.Loop())
+	}
+
+	fsys := dotqmail.OS{}
+	target, err := dotqmail.Find(fsys, j.Dash, j.Ext)
+	if err != nil {
+		return fromError(err)
+	}
+	if target.Name == "" && j.Dash != "" {
+		return fromError(dotqmail.NoMailbox())
+	}
+	contents, xBit := target.Contents, target.ForwardOnly
+	if len(contents) == 0 {
+		// Missing (for a user's own address) or empty: the default
+		// delivery, and the x bit no longer matters.
+		contents, xBit = []byte(j.DefaultDelivery+"\n"), false
+	}
+	instrs, _, err := dotqmail.Parse(contents)
+	if err != nil {
+		return fromError(err)
+	}
+	if err := dotqmail.CheckForwardOnly(instrs, xBit); err != nil {
+		return fromError(err)
+	}
+	newSender, err := dotqmail.NewSender(fsys, j.Sender, j.Local, j.Domain, j.Dash, j.Ext)
+	if err != nil {
+		return fromError(err)
+	}
+
+	now := time.Now()
+	env := mailbox.Envelope{Sender: j.Sender, Recipient: recipient, Time: now}
+	var (
+		rep             report
+		files, programs int
+		forwards        []string
+		programEnv      []string
+		ctx             = context.Background()
+	)
+	fail := func(err error) *Response {
+		rep.Write([]byte(outcome.Text(err)))
+		r := fromError(err)
+		r.Text = rep.String()
+		return r
+	}
+lines:
+	for _, in := range instrs {
+		switch in.Kind {
+		case dotqmail.Mbox:
+			if err := c.mbox.Append(ctx, in.Value, env, j.Message); err != nil {
+				return fail(err)
+			}
+			files++
+		case dotqmail.Maildir:
+			if _, err := c.maildir.Deliver(ctx, in.Value, env, j.Message); err != nil {
+				return fail(err)
+			}
+			files++
+		case dotqmail.Forward:
+			forwards = append(forwards, in.Value)
+		case dotqmail.Program:
+			if programEnv == nil {
+				programEnv = dotqmail.Env(dotqmail.Delivery{
+					User: j.User, Home: j.Home, Local: j.Local, Domain: j.Domain,
+					Sender: j.Sender, NewSender: newSender, Ext: j.Ext,
+				}, target, mailbox.DTLine(recipient), mailbox.RPLine(j.Sender), mailbox.UFLine(j.Sender, now))
+			}
+			programs++
+			exit, code, err := runProgram(in.Value, j.Home, j.Message, programEnv, &rep)
+			if err != nil {
+				return fail(err)
+			}
+			switch exit {
+			case programStop:
+				break lines
+			case programPermanent:
+				return failed(&rep, Failure, code)
+			case programTemporary:
+				return failed(&rep, Deferral, code)
+			}
+		}
+	}
+	fmt.Fprintf(&rep, "did %d+%d+%d\n", files, len(forwards), programs)
+	return &Response{Status: Success, Text: rep.String(), Forward: forwards, NewSender: newSender}
+}
+
+// failed is the result of a program that failed: its own output is the
+// report, as in qmail; a silent program gets a line saying how it ended.
+func failed(rep *report, status Status, code int) *Response {
+	if len(rep.b) == 0 {
+		fmt.Fprintf(rep, "Program exited %d. (#%d.0.0)", code, map[Status]int{Failure: 5, Deferral: 4}[status])
+	}
+	return &Response{Status: status, Text: rep.String()}
+}

@@ -1,0 +1,115 @@
+package localdeliver
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gqmail/gqmail/internal/outcome"
+)
+
+// maxReport bounds a delivery report, as qmail-lspawn does.
+const maxReport = 3000
+
+const reportTooLong = "\nError report too long, sorry.\n"
+
+// report collects what programs print and what the delivery says, up to
+// maxReport bytes.
+type report struct {
+	b    []byte
+	over bool
+}
+
+func (r *report) Write(p []byte) (int, error) {
+	room := maxReport - len(r.b)
+	if len(p) > room {
+		r.b = append(r.b, p[:max(room, 0)]...)
+		r.over = true
+	} else {
+		r.b = append(r.b, p...)
+	}
+	return len(p), nil
+}
+
+func (r *report) String() string {
+	if !r.over {
+		return string(r.b)
+	}
+	keep := maxReport - 31 - 3
+	return string(r.b[:min(keep, len(r.b))]) + reportTooLong
+}
+
+// programExit classifies a program's exit code as qmail-local does.
+type programExit int
+
+const (
+	programOK programExit = iota
+	programStop
+	programPermanent
+	programTemporary
+)
+
+func classifyExit(code int) programExit {
+	switch code {
+	case 0:
+		return programOK
+	case 99:
+		return programStop
+	case 64, 65, 70, 76, 77, 78, 100, 112:
+		return programPermanent
+	}
+	return programTemporary
+}
+
+// runProgram runs "/bin/sh -c command" in the home directory with the
+// message on a seekable stdin (a memory file, as qmail hands programs the
+// message file) and its output going into out. It returns how the exit
+// status counts; an error is a failure to run it at all.
+func runProgram(command, home string, msg []byte, env []string, out *report) (programExit, int, error) {
+	stdin, err := memFile(msg)
+	if err != nil {
+		return programTemporary, 0, outcome.TemporaryErr(err, "Unable to make a file for the message: %v. (#4.3.0)", err)
+	}
+	defer stdin.Close()
+	cmd := exec.Command("/bin/sh", "-c", command)
+	cmd.Dir = home
+	cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin"}, env...)
+	cmd.Stdin = stdin
+	cmd.Stdout, cmd.Stderr = out, out
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return programOK, 0, nil
+	case errors.As(err, &exit):
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return programTemporary, -1, outcome.Temporary("Aack, child crashed. (#4.3.0)")
+		}
+		code := exit.ExitCode()
+		return classifyExit(code), code, nil
+	default:
+		return programTemporary, 0, outcome.TemporaryErr(err, "Unable to run /bin/sh: %s. (#4.3.0)", errnoText(err))
+	}
+}
+
+// memFile returns a seekable file holding msg, positioned at its start.
+func memFile(msg []byte) (*os.File, error) {
+	fd, err := unix.MemfdCreate("message", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "message")
+	if _, err := f.Write(msg); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
