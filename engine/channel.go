@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/localdeliver"
+	"github.com/gqmail/gqmail/remotedeliver"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -61,11 +63,19 @@ func (l *LocalChannel) Deliver(ctx context.Context, job store.Job, body []byte) 
 	return r
 }
 
-// HeldRemote keeps remote recipients queued, deferring each attempt, for
-// a daemon that has no remote delivery configured.
-type HeldRemote struct{}
+// RemoteChannel delivers through remotedeliver.
+type RemoteChannel struct {
+	Deliverer *remotedeliver.Deliverer
+}
 
-// Deliver defers.
-func (HeldRemote) Deliver(context.Context, store.Job, []byte) Result {
-	return Result{Status: Deferral, Text: "Remote delivery is not built yet; the message stays in the queue. (#4.3.0)"}
+// Deliver makes one remote attempt.
+func (r *RemoteChannel) Deliver(ctx context.Context, job store.Job, body []byte) Result {
+	report, err := r.Deliverer.Deliver(ctx, job.Sender, job.Recipient.Deliver, body)
+	switch {
+	case err == nil:
+		return Result{Status: Success, Text: report}
+	case outcome.IsPermanent(err):
+		return Result{Status: Failure, Text: outcome.Text(err)}
+	}
+	return Result{Status: Deferral, Text: outcome.Text(err)}
 }

@@ -295,16 +295,20 @@ func TestConcurrencyLocalBoundsDeliveries(t *testing.T) {
 	}
 }
 
-func TestRemoteRecipientsAreHeldNotDropped(t *testing.T) {
-	r := newRig(t, nil)
-	r.eng.Remote = HeldRemote{}
-	r.queue(t, "s@example.org", "x\n", "x@far.example")
+// concurrencyremote 0 holds remote deliveries, as in qmail: nothing is
+// tried and nothing is dropped.
+func TestConcurrencyZeroHoldsTheChannel(t *testing.T) {
+	r := newRig(t, map[string]string{"concurrencyremote": "0\n"})
+	r.queue(t, "s@example.org", "x\n", "x@far.example", "u@localhost")
 	r.start()
-	eventually(t, "the attempt", func() bool { return strings.Contains(r.logText(), "to remote x@far.example") })
-	eventually(t, "the deferral", func() bool { return strings.Contains(r.logText(), "deferral: Remote_delivery_is_not_built_yet") })
+	eventually(t, "the local recipient", func() bool { return len(r.local.tries("u@localhost")) == 1 })
+	time.Sleep(50 * time.Millisecond)
 	r.stop()
+	if n := len(r.remote.tries("x@far.example")); n != 0 {
+		t.Fatalf("%d remote attempts with concurrencyremote 0", n)
+	}
 	msgs, pending, _ := r.db.Count()
 	if msgs != 1 || pending != 1 {
-		t.Fatalf("after a held remote attempt: %d messages, %d pending", msgs, pending)
+		t.Fatalf("held remote recipient: %d messages, %d pending", msgs, pending)
 	}
 }

@@ -203,6 +203,8 @@ defaultdelivery = "./Mailbox"
 daemon = %q
 alias = %q
 postmaster = "%s@localhost"
+[dns]
+servers = ["127.0.0.1:9"]
 `, addr, userDaemon, userAlias, userC))
 	write(t, filepath.Join(root, "control", "me"), "localhost\n")
 	write(t, filepath.Join(root, "control", "rcpthosts"), "localhost\nvirt.example\n")

@@ -162,10 +162,20 @@ func (s *syncBuffer) String() string {
 // the given extra settings and control files, owned by the daemon account.
 func setupRoot(t *testing.T, toml string, controls map[string]string) (string, string, account) {
 	t.Helper()
+	return setupRootOn(t, fmt.Sprintf("127.0.0.1:%d", freePort(t)), toml, controls)
+}
+
+// setupRootOn is setupRoot listening on addr.
+func setupRootOn(t *testing.T, addr, toml string, controls map[string]string) (string, string, account) {
+	t.Helper()
 	acct := daemonAccount(t)
 	dir := scratch(t, acct)
 	root := filepath.Join(dir, "root")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	if !strings.Contains(toml, "[dns]") {
+		// No test asks the machine's name servers: remote domains of
+		// tests that do not serve DNS fail to resolve, at once.
+		toml += "\n[dns]\nservers = [\"127.0.0.1:9\"]\n"
+	}
 	write(t, filepath.Join(root, "qmail.toml"), fmt.Sprintf("[smtp]\nlisten = [%q]\n%s", addr, toml))
 	for name, text := range controls {
 		write(t, filepath.Join(root, "control", name), text)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -25,6 +26,7 @@ import (
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/internal/route"
 	"github.com/gqmail/gqmail/localdeliver"
+	"github.com/gqmail/gqmail/remotedeliver"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -162,6 +164,24 @@ func ensureAlias(s *setup) error {
 	return layout.EnsureAlias(u.HomeDir, &layout.Owner{User: u.Username, UID: uid, GID: gid}, s.cfg.Users.Postmaster)
 }
 
+// listenAddrs are this host's addresses for the best-MX check: the
+// interfaces' addresses and the ones the daemon listens on.
+func listenAddrs(ls []net.Listener) []netip.Addr {
+	var out []netip.Addr
+	ifaddrs, _ := net.InterfaceAddrs()
+	for _, a := range ifaddrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr())
+		}
+	}
+	for _, l := range ls {
+		if ap, err := netip.ParseAddrPort(l.Addr().String()); err == nil && !ap.Addr().IsUnspecified() {
+			out = append(out, ap.Addr().Unmap())
+		}
+	}
+	return out
+}
+
 func listen(addrs []string) ([]net.Listener, error) {
 	var ls []net.Listener
 	for _, a := range addrs {
@@ -238,12 +258,23 @@ func dropPrivileges(o *layout.Owner) error {
 // deliveries, then the deliveries under way.
 func serve(s *setup, db *store.DB, helper *localdeliver.Client, listeners []net.Listener) error {
 	router := &route.Router{Controls: s.controls}
+	resolver, err := remotedeliver.NewResolver(s.cfg.DNS.Servers)
+	if err != nil {
+		return err
+	}
+	remote := &remotedeliver.Deliverer{
+		Controls:   s.controls,
+		Resolver:   resolver,
+		Port:       s.cfg.Remote.Port,
+		TLS:        remotedeliver.TLSPolicy{Mode: s.cfg.Remote.StartTLS, PlainFallback: s.cfg.Remote.PlainFallback},
+		LocalAddrs: listenAddrs(listeners),
+	}
 	eng := &engine.Engine{
 		DB:       db,
 		Controls: s.controls,
 		Router:   router,
 		Local:    &engine.LocalChannel{Helper: helper},
-		Remote:   engine.HeldRemote{},
+		Remote:   &engine.RemoteChannel{Deliverer: remote},
 		Log:      s.log,
 	}
 	srv := &smtp.Server{Controls: s.controls, Config: &s.cfg.SMTP, Router: router, Queue: db, Log: s.log}

@@ -18,6 +18,14 @@
 //	alias = "alias"                 # account for addresses no user owns (~alias/.qmail-*)
 //	postmaster = ""                 # where mail for postmaster, root and MAILER-DAEMON goes
 //
+//	[remote]
+//	port = 25                       # SMTP port of mail exchangers (tests use another)
+//	starttls = "may"                # "may", "verify" or "never"
+//	plain_fallback = true           # after a failed TLS handshake, send in plain
+//
+//	[dns]
+//	servers = []                    # "host:port" name servers; empty: /etc/resolv.conf
+//
 //	[log]
 //	format = "plain"                # "plain" (qmail-send's lines) or "json"
 //
@@ -40,7 +48,27 @@ type Config struct {
 	SMTP     SMTP     `toml:"smtp"`
 	Delivery Delivery `toml:"delivery"`
 	Users    Users    `toml:"users"`
+	Remote   Remote   `toml:"remote"`
+	DNS      DNS      `toml:"dns"`
 	Log      Log      `toml:"log"`
+}
+
+// Remote configures remote delivery.
+type Remote struct {
+	// Port is the SMTP port of mail exchangers and of smtproutes relays
+	// that name none.
+	Port int `toml:"port"`
+	// StartTLS is "may" (STARTTLS when offered, any certificate),
+	// "verify" (when offered, the certificate must verify) or "never".
+	StartTLS string `toml:"starttls"`
+	// PlainFallback sends in plain after a failed TLS handshake or
+	// certificate check.
+	PlainFallback bool `toml:"plain_fallback"`
+}
+
+// DNS names the resolvers remote delivery asks.
+type DNS struct {
+	Servers []string `toml:"servers"`
 }
 
 // SMTP configures the SMTP listener.
@@ -89,6 +117,7 @@ func Defaults(asRoot bool) Config {
 		},
 		Delivery: Delivery{DefaultDelivery: "./Mailbox"},
 		Users:    Users{Daemon: "qmaild", Alias: "alias"},
+		Remote:   Remote{Port: 25, StartTLS: "may", PlainFallback: true},
 		Log:      Log{Format: "plain"},
 	}
 	if !asRoot {
@@ -103,7 +132,7 @@ func Defaults(asRoot bool) Config {
 func Load(path string, defaults Config) (*Config, error) {
 	c := defaults
 	// Lists given in the file replace the defaults rather than append.
-	c.SMTP.Listen, c.SMTP.RelayFrom = nil, nil
+	c.SMTP.Listen, c.SMTP.RelayFrom, c.DNS.Servers = nil, nil, nil
 	md, err := toml.DecodeFile(path, &c)
 	if err != nil {
 		var pe toml.ParseError
@@ -160,6 +189,23 @@ func (c *Config) check() error {
 	}
 	if strings.ContainsAny(c.Users.Postmaster, " \t\n\x00") {
 		return fmt.Errorf("users.postmaster: %q is not an address", c.Users.Postmaster)
+	}
+	if c.Remote.Port < 1 || c.Remote.Port > 65535 {
+		return fmt.Errorf("remote.port: %d is not a port", c.Remote.Port)
+	}
+	switch c.Remote.StartTLS {
+	case "may", "verify", "never":
+	default:
+		return fmt.Errorf("remote.starttls: %q is not \"may\", \"verify\" or \"never\"", c.Remote.StartTLS)
+	}
+	for _, s := range c.DNS.Servers {
+		host := s
+		if h, _, err := net.SplitHostPort(s); err == nil {
+			host = h
+		}
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("dns.servers: %q is not an address or address:port", s)
+		}
 	}
 	switch c.Log.Format {
 	case "plain", "json":
@@ -218,8 +264,22 @@ alias = %q
 # forward when a new root makes them; empty: ~alias's default delivery.
 postmaster = %q
 
+[remote]
+# The SMTP port of mail exchangers, and of smtproutes relays that name none.
+port = %d
+# "may": STARTTLS when a host offers it, whatever its certificate (Postfix's
+# "may"); "verify": when offered, the certificate must verify; "never".
+starttls = %q
+# After a failed TLS handshake or certificate check, send in plain.
+plain_fallback = %v
+
+[dns]
+# Name servers ("address" or "address:port"); empty: /etc/resolv.conf.
+servers = %s
+
 [log]
 # "plain" (qmail-send's lines) or "json".
 format = %q
-`, q(c.SMTP.Listen), q(c.SMTP.RelayFrom), c.SMTP.MaxMessageBytes, c.Delivery.DefaultDelivery, c.Users.Daemon, c.Users.Alias, c.Users.Postmaster, c.Log.Format)
+`, q(c.SMTP.Listen), q(c.SMTP.RelayFrom), c.SMTP.MaxMessageBytes, c.Delivery.DefaultDelivery, c.Users.Daemon, c.Users.Alias, c.Users.Postmaster,
+		c.Remote.Port, c.Remote.StartTLS, c.Remote.PlainFallback, q(c.DNS.Servers), c.Log.Format)
 }

@@ -1,0 +1,237 @@
+package remotedeliver
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/gqmail/gqmail/internal/address"
+	"github.com/gqmail/gqmail/internal/control"
+	"github.com/gqmail/gqmail/internal/outcome"
+)
+
+// TLSPolicy says how STARTTLS is used.
+type TLSPolicy struct {
+	// Mode is "may" (use STARTTLS when offered, accept any certificate:
+	// encryption against eavesdroppers, not against an attacker in the
+	// middle), "verify" (when offered, the certificate must verify for
+	// the host's name) or "never".
+	Mode string
+	// PlainFallback sends the message without TLS, on a new connection,
+	// when the TLS handshake or the certificate check fails.
+	PlainFallback bool
+	// RootCAs verifies certificates in "verify" mode; nil means the
+	// system's.
+	RootCAs *x509.CertPool
+}
+
+// Deliverer delivers messages to remote hosts. Set the fields, then call
+// Deliver from any number of goroutines.
+type Deliverer struct {
+	Controls *control.Dir
+	Resolver *Resolver
+	// Port is the SMTP port of mail exchangers and of routes that name
+	// none; 25 when zero. Tests set it to reach peers as an ordinary user.
+	Port int
+	TLS  TLSPolicy
+	// LocalAddrs are this host's addresses, for the best-MX check; the
+	// interfaces' addresses when nil.
+	LocalAddrs []netip.Addr
+	// Shuffle orders MX hosts of equal preference; math/rand when nil.
+	Shuffle func(n int, swap func(i, j int))
+}
+
+func (d *Deliverer) port() int {
+	if d.Port == 0 {
+		return 25
+	}
+	return d.Port
+}
+
+// Deliver sends body from sender to rcpt and returns the success report,
+// or an *outcome.Error (see the package documentation).
+func (d *Deliverer) Deliver(ctx context.Context, sender, rcpt string, body []byte) (string, error) {
+	helo, ok := d.Controls.HeloHost()
+	if !ok {
+		return "", outcome.Temporary("Unable to read control files. (#4.3.0)")
+	}
+	at := strings.LastIndexByte(rcpt, '@')
+	if at < 0 {
+		return "", outcome.Permanent("Sorry, address must include host name. (#5.1.3)")
+	}
+	targets, err := d.targets(ctx, rcpt[at+1:])
+	if err != nil {
+		return "", err
+	}
+	var last error = outcome.Temporary("Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)")
+	connected := false
+	for _, t := range targets {
+		report, err, final := d.attempt(ctx, t, helo, sender, rcpt, body, d.TLS.Mode != "never")
+		if errors.Is(err, errTLSFailed) && d.TLS.PlainFallback {
+			report, err, final = d.attempt(ctx, t, helo, sender, rcpt, body, false)
+		}
+		if err == nil {
+			return report, nil
+		}
+		if !errors.Is(err, errNoConnection) {
+			connected = true
+			last = err
+		}
+		if final || outcome.IsPermanent(err) || ctx.Err() != nil {
+			return "", err
+		}
+	}
+	if !connected {
+		return "", outcome.Temporary("Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)")
+	}
+	return "", last
+}
+
+var (
+	errNoConnection = errors.New("no connection")
+	errTLSFailed    = errors.New("TLS failed")
+)
+
+// attempt runs one SMTP transaction with one host. final is set when no
+// other host may be tried (the message may have arrived).
+func (d *Deliverer) attempt(ctx context.Context, t target, helo, sender, rcpt string, body []byte, useTLS bool) (report string, err error, final bool) {
+	ip := t.addr.String()
+	dialer := net.Dialer{Timeout: d.Controls.TimeoutConnect()}
+	raw, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(ip, strconv.Itoa(t.port)))
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", errNoConnection, err), false
+	}
+	defer raw.Close()
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	defer stop()
+	conn := &watchedConn{Conn: raw}
+
+	c := gosmtp.NewClient(conn)
+	timeout := d.Controls.TimeoutRemote()
+	c.CommandTimeout, c.SubmissionTimeout = timeout, timeout
+	if err := c.Hello(helo); err != nil {
+		if conn.written() == 0 {
+			return "", temporary(fmt.Sprintf("Connected to %s but greeting failed.", ip), err), false
+		}
+		return "", temporary(fmt.Sprintf("Connected to %s but my name was rejected.", ip), err), false
+	}
+	if ok, _ := c.Extension("STARTTLS"); ok && useTLS {
+		cfg := &tls.Config{ServerName: t.host, InsecureSkipVerify: d.TLS.Mode != "verify", RootCAs: d.TLS.RootCAs}
+		tc, err := startTLS(conn, cfg, timeout)
+		if err != nil {
+			return "", fmt.Errorf("%w: %w", errTLSFailed, outcome.TemporaryErr(err, "Connected to %s but STARTTLS failed: %v. (#4.7.5)", ip, err)), false
+		}
+		// What matters from now on is what goes into the TLS stream.
+		conn = &watchedConn{Conn: tc}
+		c = gosmtp.NewClient(conn)
+		c.CommandTimeout, c.SubmissionTimeout = timeout, timeout
+		if err := c.Hello(helo); err != nil {
+			return "", temporary(fmt.Sprintf("Connected to %s but my name was rejected after STARTTLS.", ip), err), false
+		}
+	}
+	if err := c.Mail(address.Quote(sender), nil); err != nil {
+		return "", classify(fmt.Sprintf("Connected to %s but sender was rejected.", ip), err), false
+	}
+	if err := c.Rcpt(address.Quote(rcpt), nil); err != nil {
+		var se *gosmtp.SMTPError
+		if errors.As(err, &se) && se.Code >= 500 {
+			return "", outcome.PermanentErr(err, "%s does not like recipient.\nRemote host said: %s\nGiving up on %s.", ip, replyText(se), ip), true
+		}
+		return "", classify(fmt.Sprintf("%s does not like recipient.", ip), err), false
+	}
+	w, err := c.Data()
+	if err != nil {
+		return "", classify(fmt.Sprintf("%s failed on DATA command.", ip), err), false
+	}
+	if _, err := w.Write(body); err != nil {
+		return "", classify(fmt.Sprintf("%s failed after I sent the message.", ip), err), false
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		var se *gosmtp.SMTPError
+		if !errors.As(err, &se) && conn.sentFinalDot() {
+			return "", outcome.TemporaryErr(err, "Connected to %s but connection died. Possible duplicate! (#4.4.2)", ip), true
+		}
+		return "", classify(fmt.Sprintf("%s failed after I sent the message.", ip), err), false
+	}
+	// qmail-remote does not wait for the answer to QUIT.
+	conn.SetDeadline(time.Now().Add(time.Second))
+	c.Quit()
+	return fmt.Sprintf("%s accepted message.\nRemote host said: 250 %s\n", ip, resp.StatusText), nil, false
+}
+
+// classify turns a failed command into qmail-remote's report: a 5xx reply
+// is permanent, a 4xx reply or a lost connection temporary.
+func classify(what string, err error) error {
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) && se.Code >= 500 {
+		return outcome.PermanentErr(err, "%s\nRemote host said: %s", what, replyText(se))
+	}
+	return temporary(what, err)
+}
+
+func temporary(what string, err error) error {
+	var se *gosmtp.SMTPError
+	switch {
+	case err == nil:
+		return outcome.Temporary("%s", what)
+	case errors.As(err, &se):
+		return outcome.TemporaryErr(err, "%s\nRemote host said: %s", what, replyText(se))
+	}
+	return outcome.TemporaryErr(err, "%s (%v) (#4.4.2)", what, err)
+}
+
+// replyText puts a reply back together as the host sent it.
+func replyText(se *gosmtp.SMTPError) string {
+	msg := strings.ReplaceAll(se.Message, "\n", " ")
+	if se.EnhancedCode != gosmtp.EnhancedCodeNotSet && se.EnhancedCode != gosmtp.NoEnhancedCode {
+		e := se.EnhancedCode
+		return fmt.Sprintf("%d %d.%d.%d %s", se.Code, e[0], e[1], e[2], msg)
+	}
+	return fmt.Sprintf("%d %s", se.Code, msg)
+}
+
+// watchedConn remembers what was written, to tell a failed greeting from a
+// rejected EHLO, and a connection lost before the final dot from one lost
+// after it.
+type watchedConn struct {
+	net.Conn
+	mu   sync.Mutex
+	n    int
+	tail []byte
+}
+
+func (c *watchedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.mu.Lock()
+	c.n += n
+	c.tail = append(c.tail, p[:n]...)
+	if len(c.tail) > 5 {
+		c.tail = c.tail[len(c.tail)-5:]
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+func (c *watchedConn) written() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+func (c *watchedConn) sentFinalDot() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Equal(c.tail, []byte("\r\n.\r\n"))
+}
