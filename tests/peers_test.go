@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -73,6 +75,9 @@ func (s *sink) messages(t *testing.T) []string {
 	var out []string
 	for _, f := range files {
 		b, err := os.ReadFile(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // smtp-sink removes the dump of a transaction cut short
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
