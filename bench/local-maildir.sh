@@ -35,7 +35,7 @@ go build -o "$work/bin/" ./cmd/qmaild
 # Postfix: local only, Maildir delivery, listening on 127.0.0.1:25.
 postfix stop >/dev/null 2>&1 || true
 postconf -e inet_interfaces=loopback-only inet_protocols=ipv4 mydestination=localhost \
-	myhostname=localhost home_mailbox=Maildir/ maillog_file=/var/log/postfix.log
+	myhostname=localhost home_mailbox=Maildir/ maillog_file=/var/log/postfix.log relayhost=
 newaliases
 postfix start >/dev/null 2>&1
 

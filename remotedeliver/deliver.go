@@ -88,8 +88,13 @@ func (d *Deliverer) Deliver(ctx context.Context, sender, rcpt string, body []byt
 			connected = true
 			last = err
 		}
-		if final || outcome.IsPermanent(err) || ctx.Err() != nil {
+		if final || outcome.IsPermanent(err) {
 			return "", err
+		}
+		if ctx.Err() != nil {
+			// A dial cut short by the context is an errNoConnection, not
+			// an *outcome.Error: report it below like any other.
+			break
 		}
 	}
 	if !connected {

@@ -10,8 +10,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
-	"fmt"
 	"io"
 	"log"
 	"math/big"
@@ -387,16 +385,4 @@ func selfSigned(t *testing.T, names ...string) (tls.Certificate, *x509.CertPool)
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
-
-// errNotOutcome is for a test's report when Deliver returns an error that
-// is not an *outcome.Error.
-var errNotOutcome = errors.New("not an *outcome.Error")
-
-func ipOf(addr string) string {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		panic(fmt.Sprintf("ipOf(%q): %v", addr, err))
-	}
-	return host
 }
