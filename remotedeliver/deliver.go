@@ -127,40 +127,40 @@ func (d *Deliverer) attempt(ctx context.Context, t target, helo, sender, rcpt st
 	c.CommandTimeout, c.SubmissionTimeout = timeout, timeout
 	if err := c.Hello(helo); err != nil {
 		if conn.written() == 0 {
-			return "", temporary(fmt.Sprintf("Connected to %s but greeting failed.", ip), err), false
+			return "", temporary(ip, fmt.Sprintf("Connected to %s but greeting failed.", ip), err), false
 		}
-		return "", temporary(fmt.Sprintf("Connected to %s but my name was rejected.", ip), err), false
+		return "", temporary(ip, fmt.Sprintf("Connected to %s but my name was rejected.", ip), err), false
 	}
 	if ok, _ := c.Extension("STARTTLS"); ok && useTLS {
 		cfg := &tls.Config{ServerName: t.host, InsecureSkipVerify: d.TLS.Mode != "verify", RootCAs: d.TLS.RootCAs}
 		tc, err := startTLS(conn, cfg, timeout)
 		if err != nil {
-			return "", fmt.Errorf("%w: %w", errTLSFailed, outcome.TemporaryErr(err, "Connected to %s but STARTTLS failed: %v. (#4.7.5)", ip, err)), false
+			return "", outcome.TemporaryErr(fmt.Errorf("%w: %w", errTLSFailed, err), "Connected to %s but STARTTLS failed: %v. (#4.7.5)", ip, err), false
 		}
 		// What matters from now on is what goes into the TLS stream.
 		conn = &watchedConn{Conn: tc}
 		c = gosmtp.NewClient(conn)
 		c.CommandTimeout, c.SubmissionTimeout = timeout, timeout
 		if err := c.Hello(helo); err != nil {
-			return "", temporary(fmt.Sprintf("Connected to %s but my name was rejected after STARTTLS.", ip), err), false
+			return "", temporary(ip, fmt.Sprintf("Connected to %s but my name was rejected after STARTTLS.", ip), err), false
 		}
 	}
 	if err := c.Mail(address.Quote(sender), nil); err != nil {
-		return "", classify(fmt.Sprintf("Connected to %s but sender was rejected.", ip), err), false
+		return "", classify(ip, fmt.Sprintf("Connected to %s but sender was rejected.", ip), err), false
 	}
 	if err := c.Rcpt(address.Quote(rcpt), nil); err != nil {
 		var se *gosmtp.SMTPError
 		if errors.As(err, &se) && se.Code >= 500 {
 			return "", outcome.PermanentErr(err, "%s does not like recipient.\nRemote host said: %s\nGiving up on %s.", ip, replyText(se), ip), true
 		}
-		return "", classify(fmt.Sprintf("%s does not like recipient.", ip), err), false
+		return "", classify(ip, fmt.Sprintf("%s does not like recipient.", ip), err), false
 	}
 	w, err := c.Data()
 	if err != nil {
-		return "", classify(fmt.Sprintf("%s failed on DATA command.", ip), err), false
+		return "", classify(ip, fmt.Sprintf("%s failed on DATA command.", ip), err), false
 	}
-	if _, err := w.Write(body); err != nil {
-		return "", classify(fmt.Sprintf("%s failed after I sent the message.", ip), err), false
+	if _, err := w.Write(crlfSafe(body)); err != nil {
+		return "", classify(ip, fmt.Sprintf("%s failed after I sent the message.", ip), err), false
 	}
 	resp, err := w.CloseWithResponse()
 	if err != nil {
@@ -168,7 +168,7 @@ func (d *Deliverer) attempt(ctx context.Context, t target, helo, sender, rcpt st
 		if !errors.As(err, &se) && conn.sentFinalDot() {
 			return "", outcome.TemporaryErr(err, "Connected to %s but connection died. Possible duplicate! (#4.4.2)", ip), true
 		}
-		return "", classify(fmt.Sprintf("%s failed after I sent the message.", ip), err), false
+		return "", classify(ip, fmt.Sprintf("%s failed after I sent the message.", ip), err), false
 	}
 	// qmail-remote does not wait for the answer to QUIT.
 	conn.SetDeadline(time.Now().Add(time.Second))
@@ -178,23 +178,22 @@ func (d *Deliverer) attempt(ctx context.Context, t target, helo, sender, rcpt st
 
 // classify turns a failed command into qmail-remote's report: a 5xx reply
 // is permanent, a 4xx reply or a lost connection temporary.
-func classify(what string, err error) error {
+func classify(ip, what string, err error) error {
 	var se *gosmtp.SMTPError
 	if errors.As(err, &se) && se.Code >= 500 {
 		return outcome.PermanentErr(err, "%s\nRemote host said: %s", what, replyText(se))
 	}
-	return temporary(what, err)
+	return temporary(ip, what, err)
 }
 
-func temporary(what string, err error) error {
+// temporary reports a 4xx reply with the host's words, and anything else
+// (a lost connection, a timeout) in qmail-remote's words.
+func temporary(ip, what string, err error) error {
 	var se *gosmtp.SMTPError
-	switch {
-	case err == nil:
-		return outcome.Temporary("%s", what)
-	case errors.As(err, &se):
+	if errors.As(err, &se) {
 		return outcome.TemporaryErr(err, "%s\nRemote host said: %s", what, replyText(se))
 	}
-	return outcome.TemporaryErr(err, "%s (%v) (#4.4.2)", what, err)
+	return outcome.TemporaryErr(err, "Connected to %s but connection died. (#4.4.2)", ip)
 }
 
 // replyText puts a reply back together as the host sent it.
@@ -239,4 +238,23 @@ func (c *watchedConn) sentFinalDot() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return bytes.Equal(c.tail, []byte("\r\n.\r\n"))
+}
+
+// crlfSafe turns a lone CR into CRLF, as notqmail's qmail-remote does, so
+// that every line reaches the host ended by CRLF. (The DATA writer turns
+// LF into CRLF and leaves CRLF alone; only a lone CR would get through.)
+func crlfSafe(body []byte) []byte {
+	i := bytes.IndexByte(body, '\r')
+	if i < 0 {
+		return body
+	}
+	out := make([]byte, 0, len(body)+16)
+	for ; i >= 0; i = bytes.IndexByte(body, '\r') {
+		out = append(out, body[:i+1]...)
+		body = body[i+1:]
+		if len(body) == 0 || body[0] != '\n' {
+			out = append(out, '\n')
+		}
+	}
+	return append(out, body...)
 }

@@ -148,7 +148,14 @@ func startPeer(t *testing.T, l net.Listener, opts ...peerOption) *peer {
 		if err := p.srv.Shutdown(ctx); err != nil {
 			p.srv.Close()
 		}
-		<-served
+		// Serve registers its listener only once it runs: if it had not
+		// yet, Shutdown did not close it.
+		l.Close()
+		select {
+		case <-served:
+		case <-time.After(5 * time.Second):
+			t.Errorf("the peer on %s did not stop", p.addr)
+		}
 	})
 	return p
 }
