@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
 
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/localdeliver/mailbox"
@@ -85,14 +84,4 @@ func fromError(err error) *Response {
 		return &Response{Status: Failure, Text: outcome.Text(err)}
 	}
 	return &Response{Status: Deferral, Text: outcome.Text(err)}
-}
-
-// errnoText gives the system's words for err without Go's "op path:"
-// prefix, as qmail's error_str does.
-func errnoText(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return errno.Error()
-	}
-	return err.Error()
 }

@@ -17,11 +17,11 @@ import (
 // line ends the delivery with that failure, and nothing is forwarded.
 func (c *childDeliverer) deliver(j *job) *Response {
 	if err := os.Chdir(j.Home); err != nil {
-		return deferral(fmt.Sprintf("Unable to switch to %s: %s. (#4.3.0)", j.Home, errnoText(err)))
+		return deferral(fmt.Sprintf("Unable to switch to %s: %s. (#4.3.0)", j.Home, outcome.SystemText(err)))
 	}
 	fi, err := os.Stat(".")
 	if err != nil {
-		return deferral(fmt.Sprintf("Unable to switch to %s: %s. (#4.3.0)", j.Home, errnoText(err)))
+		return deferral(fmt.Sprintf("Unable to switch to %s: %s. (#4.3.0)", j.Home, outcome.SystemText(err)))
 	}
 	if fi.Mode().Perm()&0o002 != 0 {
 		return deferral("Uh-oh: home directory is writable. (#4.7.0)")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/gqmail/gqmail/internal/address"
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/store"
 )
@@ -105,12 +106,12 @@ func (r *Resolver) getpw(id *Identity) error {
 		if len(name) >= maxUserName {
 			continue
 		}
-		u, err := r.lookupUser(asciiLower(name))
+		u, err := r.lookupUser(address.Lower(name))
 		if errors.Is(err, errNoUser) {
 			continue
 		}
 		if err != nil {
-			return outcome.TemporaryErr(err, "Temporary failure in qmail-lspawn: looking up user %q: %v. (#4.3.0)", asciiLower(name), err)
+			return outcome.TemporaryErr(err, "Temporary failure in qmail-lspawn: looking up user %q: %v. (#4.3.0)", address.Lower(name), err)
 		}
 		uid, gid, err := ids(u)
 		if err != nil {
@@ -175,15 +176,4 @@ func homeOwner(home string) (int, error) {
 		return 0, err
 	}
 	return int(fi.Sys().(*syscall.Stat_t).Uid), nil
-}
-
-// asciiLower lowercases ASCII letters only, as qmail does.
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }

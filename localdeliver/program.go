@@ -92,7 +92,7 @@ func runProgram(command, home string, msg []byte, env []string, out *report) (pr
 		code := exit.ExitCode()
 		return classifyExit(code), code, nil
 	default:
-		return programTemporary, 0, outcome.TemporaryErr(err, "Unable to run /bin/sh: %s. (#4.3.0)", errnoText(err))
+		return programTemporary, 0, outcome.TemporaryErr(err, "Unable to run /bin/sh: %s. (#4.3.0)", outcome.SystemText(err))
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gqmail/gqmail/internal/address"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -140,7 +141,7 @@ func WriteAssignTable(path string, entries []AssignEntry) error {
 			if e.Wildcard {
 				bucket = prefix
 			}
-			key := []byte(asciiLower(e.Local))
+			key := []byte(address.Lower(e.Local))
 			if !e.Wildcard && len(key) == 0 {
 				// bbolt refuses empty keys; an exact entry for the empty
 				// local part could never match anyway (qmail treats the
@@ -296,7 +297,7 @@ func (t *AssignTable) Lookup(local string) (Assignment, bool, error) {
 		found bool
 	)
 	err = h.db.View(func(tx *bolt.Tx) error {
-		lower := asciiLower(local)
+		lower := address.Lower(local)
 		if lower != "" {
 			if v := tx.Bucket(bucketExact).Get([]byte(lower)); v != nil {
 				e, err := decodeAssign(v)
@@ -350,21 +351,4 @@ func (t *AssignTable) Entries() ([]AssignEntry, error) {
 		})
 	})
 	return out, err
-}
-
-// asciiLower lowercases ASCII letters only, as qmail does, so that byte
-// offsets in the result are offsets in the original.
-func asciiLower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'A' <= c && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if c := b[j]; 'A' <= c && c <= 'Z' {
-					b[j] = c + 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
 }

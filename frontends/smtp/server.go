@@ -13,6 +13,7 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/gqmail/gqmail/internal/address"
 	"github.com/gqmail/gqmail/internal/config"
 	"github.com/gqmail/gqmail/internal/control"
 	"github.com/gqmail/gqmail/internal/outcome"
@@ -237,7 +238,7 @@ func (ss *session) allowed(addr string) bool {
 	if at < 0 {
 		return true
 	}
-	domain := asciiLower(addr[at+1:])
+	domain := address.Lower(addr[at+1:])
 	if ss.p.haveRcpt {
 		return ss.p.rcptHosts.MatchRcptHost(domain)
 	}
@@ -316,16 +317,6 @@ func safe(s string) string {
 		case strings.IndexByte(".@%+/=:-[]", c) >= 0:
 		default:
 			b[i] = '?'
-		}
-	}
-	return string(b)
-}
-
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
 		}
 	}
 	return string(b)

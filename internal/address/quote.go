@@ -1,6 +1,6 @@
 // Package address holds what gqmail does to envelope addresses in more
-// than one place: quoting them for SMTP commands and Return-Path lines as
-// qmail does.
+// than one place, as qmail does it: quoting them for SMTP commands and
+// Return-Path lines, and lowercasing them for comparison.
 package address
 
 import "strings"

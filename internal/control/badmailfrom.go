@@ -3,6 +3,8 @@ package control
 import (
 	"errors"
 	"strings"
+
+	"github.com/gqmail/gqmail/internal/address"
 )
 
 // BadMailFrom is the parsed badmailfrom file. It is never modified once
@@ -18,7 +20,7 @@ func (b *BadMailFrom) Matches(sender string) bool {
 	if b == nil || sender == "" {
 		return false
 	}
-	sender = asciiLower(sender)
+	sender = address.Lower(sender)
 	if _, ok := b.m[sender]; ok {
 		return true
 	}
@@ -43,7 +45,7 @@ func parseBadMailFrom(data []byte) (*BadMailFrom, *FileError) {
 		if s == "@" {
 			return errors.New(`"@" without a domain`)
 		}
-		m[asciiLower(s)] = struct{}{}
+		m[address.Lower(s)] = struct{}{}
 		return nil
 	})
 	if err != nil {

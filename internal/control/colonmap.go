@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/gqmail/gqmail/internal/address"
 )
 
 // VirtualDomains is the parsed virtualdomains file. It is never modified once
@@ -17,18 +19,18 @@ type VirtualDomains struct {
 // longest first, and then the empty key. found with an empty prepend is an
 // exception: the address is remote. With a prepend P the address is local
 // and becomes P-address; that rewriting is the caller's.
-func (v *VirtualDomains) Lookup(address string) (prepend string, found bool) {
+func (v *VirtualDomains) Lookup(addr string) (prepend string, found bool) {
 	if v == nil {
 		return "", false
 	}
-	address = asciiLower(address)
-	if p, ok := v.m[address]; ok {
+	addr = address.Lower(addr)
+	if p, ok := v.m[addr]; ok {
 		return p, true
 	}
-	if at := strings.LastIndexByte(address, '@'); at >= 0 {
-		for i := at + 1; i < len(address); i++ {
-			if i == at+1 || address[i] == '.' {
-				if p, ok := v.m[address[i:]]; ok {
+	if at := strings.LastIndexByte(addr, '@'); at >= 0 {
+		for i := at + 1; i < len(addr); i++ {
+			if i == at+1 || addr[i] == '.' {
+				if p, ok := v.m[addr[i:]]; ok {
 					return p, true
 				}
 			}
@@ -56,7 +58,7 @@ func parseVirtualDomains(data []byte) (*VirtualDomains, *FileError) {
 		if err := checkVirtualKey(key); err != nil {
 			return err
 		}
-		m[asciiLower(key)] = prepend
+		m[address.Lower(key)] = prepend
 		return nil
 	})
 	if err != nil {
@@ -99,7 +101,7 @@ func (r *SMTPRoutes) Lookup(host string) (relay string, port int, found bool) {
 	if r == nil {
 		return "", 0, false
 	}
-	host = asciiLower(host)
+	host = address.Lower(host)
 	for i := 0; i < len(host); i++ {
 		if i == 0 || host[i] == '.' {
 			if rt, ok := r.m[host[i:]]; ok {
@@ -135,7 +137,7 @@ func parseSMTPRoutes(data []byte) (*SMTPRoutes, *FileError) {
 		if err != nil {
 			return fmt.Errorf("%w in %q", err, s)
 		}
-		m[asciiLower(key)] = rt
+		m[address.Lower(key)] = rt
 		return nil
 	})
 	if err != nil {

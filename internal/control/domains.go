@@ -1,5 +1,7 @@
 package control
 
+import "github.com/gqmail/gqmail/internal/address"
+
 // DomainSet is a set of domains from locals, rcpthosts or morercpthosts,
 // stored in ASCII lower case. The zero value is the empty set. A DomainSet is
 // never modified once built, so it may be shared.
@@ -10,7 +12,7 @@ type DomainSet struct {
 // Contains reports whether domain is in the set, ignoring ASCII case. Entries
 // starting with '.' are matched only literally: this is the locals lookup.
 func (s DomainSet) Contains(domain string) bool {
-	_, ok := s.m[asciiLower(domain)]
+	_, ok := s.m[address.Lower(domain)]
 	return ok
 }
 
@@ -22,7 +24,7 @@ func (s DomainSet) MatchRcptHost(domain string) bool {
 	if domain == "" {
 		return false
 	}
-	domain = asciiLower(domain)
+	domain = address.Lower(domain)
 	for i := 0; i < len(domain); i++ {
 		if i == 0 || domain[i] == '.' {
 			if _, ok := s.m[domain[i:]]; ok {
@@ -54,5 +56,5 @@ func singleDomain(domain string) DomainSet {
 	if domain == "" {
 		return DomainSet{}
 	}
-	return DomainSet{m: map[string]struct{}{asciiLower(domain): {}}}
+	return DomainSet{m: map[string]struct{}{address.Lower(domain): {}}}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/gqmail/gqmail/internal/address"
 )
 
 // Parsers return a *FileError with Line set and File empty; the Dir fills in
@@ -107,23 +109,6 @@ func notHostChar(r rune) bool {
 
 func notLiteralChar(r rune) bool { return notHostChar(r) && r != ':' }
 
-// asciiLower lowers ASCII letters only: strings.ToLower would also change
-// non-ASCII bytes, which qmail compares as they are.
-func asciiLower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
-}
-
 // parseDomains parses locals (suffix false) or rcpthosts and morercpthosts
 // (suffix true).
 func parseDomains(data []byte, suffix bool) (DomainSet, *FileError) {
@@ -132,7 +117,7 @@ func parseDomains(data []byte, suffix bool) (DomainSet, *FileError) {
 		if err := checkDomain(s, suffix); err != nil {
 			return err
 		}
-		m[asciiLower(s)] = struct{}{}
+		m[address.Lower(s)] = struct{}{}
 		return nil
 	})
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gqmail/gqmail/internal/address"
 )
 
 func TestMalformedListAndColonFiles(t *testing.T) {
@@ -81,8 +83,8 @@ func TestASCIILowerLeavesOtherBytesAlone(t *testing.T) {
 		{"", ""},
 	}
 	for _, c := range cases {
-		if got := asciiLower(c.in); got != c.want {
-			t.Errorf("asciiLower(%q) = %q, want %q", c.in, got, c.want)
+		if got := address.Lower(c.in); got != c.want {
+			t.Errorf("address.Lower(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }
@@ -91,7 +93,7 @@ func TestASCIILowerLeavesOtherBytesAlone(t *testing.T) {
 // case, without whitespace or control characters.
 func checkStored(t *testing.T, what, key string) {
 	t.Helper()
-	if asciiLower(key) != key {
+	if address.Lower(key) != key {
 		t.Errorf("%s %q is not lower case", what, key)
 	}
 	if strings.ContainsFunc(key, func(r rune) bool { return r <= ' ' || r == 0x7f }) {

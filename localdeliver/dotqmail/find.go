@@ -127,7 +127,7 @@ func tryOpen(fsys FS, name string) (Target, error) {
 	}
 	contents, err := io.ReadAll(f)
 	if err != nil {
-		return Target{}, outcome.TemporaryErr(err, "Unable to read %s: %s. (#4.3.0)", name, errText(err))
+		return Target{}, outcome.TemporaryErr(err, "Unable to read %s: %s. (#4.3.0)", name, outcome.SystemText(err))
 	}
 	if contents == nil {
 		contents = []byte{}
@@ -141,7 +141,7 @@ func tryOpen(fsys FS, name string) (Target, error) {
 func openAbsent(err error) bool {
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
-		return errno != syscall.EACCES && errno != syscall.EPERM && !isTemp(errno)
+		return errno != syscall.EACCES && errno != syscall.EPERM && !outcome.TemporaryErrno(errno)
 	}
 	return errors.Is(err, fs.ErrNotExist)
 }
@@ -151,41 +151,11 @@ func openAbsent(err error) bool {
 func statAbsent(err error) bool {
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
-		return !isTemp(errno)
+		return !outcome.TemporaryErrno(errno)
 	}
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission)
 }
 
 func unableToOpen(name string, err error) *outcome.Error {
-	return outcome.TemporaryErr(err, "Unable to open %s: %s. (#4.3.0)", name, errText(err))
-}
-
-// errText is the <error> of qmail's texts: the system error alone, without
-// Go's "open <name>: " prefix.
-func errText(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return errno.Error()
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
-}
-
-// isTemp is qmail's error_temp: errors that say "try again later".
-func isTemp(errno syscall.Errno) bool {
-	switch errno {
-	case syscall.EINTR, syscall.ENOMEM, syscall.ETXTBSY, syscall.EIO,
-		syscall.ETIMEDOUT, syscall.EAGAIN, syscall.EDEADLK, syscall.EBUSY,
-		syscall.ENFILE, syscall.EMFILE, syscall.EFBIG, syscall.ENOSPC,
-		syscall.ENETDOWN, syscall.ENETUNREACH, syscall.ENETRESET,
-		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.ENOBUFS,
-		syscall.ETOOMANYREFS, syscall.ECONNREFUSED, syscall.EHOSTDOWN,
-		syscall.EHOSTUNREACH, syscall.EUSERS, syscall.EDQUOT,
-		syscall.ESTALE, syscall.ENOLCK:
-		return true
-	}
-	return false
+	return outcome.TemporaryErr(err, "Unable to open %s: %s. (#4.3.0)", name, outcome.SystemText(err))
 }

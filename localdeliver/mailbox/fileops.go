@@ -109,42 +109,10 @@ func symlinkRefusal(path string, linkOK bool, what string) *outcome.Error {
 	return outcome.Temporary("Unable to open %s: it is a symbolic link to %s owned by someone else. (#4.7.0)", path, what)
 }
 
-// errText is the <error> part of qmail's "Unable to ...: <error>." texts:
-// the system error alone, without Go's "open <path>: " prefix.
-func errText(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return errno.Error()
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		return le.Err.Error()
-	}
-	return err.Error()
-}
-
 // isTemp is qmail's error_temp: errors that say "try again later" rather
 // than "this is wrong". Only the report text depends on it here; every
 // failure of this package is temporary anyway.
 func isTemp(err error) bool {
 	var errno syscall.Errno
-	if !errors.As(err, &errno) {
-		return true
-	}
-	switch errno {
-	case syscall.EINTR, syscall.ENOMEM, syscall.ETXTBSY, syscall.EIO,
-		syscall.ETIMEDOUT, syscall.EAGAIN, syscall.EDEADLK, syscall.EBUSY,
-		syscall.ENFILE, syscall.EMFILE, syscall.EFBIG, syscall.ENOSPC,
-		syscall.ENETDOWN, syscall.ENETUNREACH, syscall.ENETRESET,
-		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.ENOBUFS,
-		syscall.ETOOMANYREFS, syscall.ECONNREFUSED, syscall.EHOSTDOWN,
-		syscall.EHOSTUNREACH, syscall.EUSERS, syscall.EDQUOT,
-		syscall.ESTALE, syscall.ENOLCK:
-		return true
-	}
-	return false
+	return !errors.As(err, &errno) || outcome.TemporaryErrno(errno)
 }

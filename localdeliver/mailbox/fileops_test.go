@@ -137,20 +137,3 @@ func requireRoot(t *testing.T) {
 		t.Skip("needs root to give a file to another uid (chown); run the tests as root to cover this")
 	}
 }
-
-func TestErrTextIsTheSystemErrorAlone(t *testing.T) {
-	tests := []struct {
-		err  error
-		want string
-	}{
-		{&fs.PathError{Op: "open", Path: "./Mailbox", Err: syscall.EACCES}, "permission denied"},
-		{&os.LinkError{Op: "link", Old: "a", New: "b", Err: syscall.EEXIST}, "file exists"},
-		{syscall.ENOSPC, "no space left on device"},
-		{errors.New("odd"), "odd"},
-	}
-	for _, tt := range tests {
-		if got := errText(tt.err); got != tt.want {
-			t.Errorf("errText(%v) = %q, want %q", tt.err, got, tt.want)
-		}
-	}
-}

@@ -84,11 +84,11 @@ func (m *Mbox) lockTimeout() time.Duration {
 }
 
 func writeErr(path string, err error) error {
-	return outcome.TemporaryErr(err, "Unable to write %s: %s. (#4.3.0)", path, errText(err))
+	return outcome.TemporaryErr(err, "Unable to write %s: %s. (#4.3.0)", path, outcome.SystemText(err))
 }
 
 func openErr(path string, err error) error {
-	return outcome.TemporaryErr(err, "Unable to open %s: %s. (#4.2.1)", path, errText(err))
+	return outcome.TemporaryErr(err, "Unable to open %s: %s. (#4.2.1)", path, outcome.SystemText(err))
 }
 
 // openMbox opens path for appending without following a symbolic link in
