@@ -40,6 +40,14 @@ type Deliverer interface {
 	Deliver(ctx context.Context, job store.Job, body []byte) Result
 }
 
+// GroupDeliverer is a channel that can deliver to several recipients of
+// one message at one domain in one attempt. DeliverGroup returns one
+// result per job, in order.
+type GroupDeliverer interface {
+	Deliverer
+	DeliverGroup(ctx context.Context, jobs []store.Job, body []byte) []Result
+}
+
 // LocalChannel delivers through the local delivery helper.
 type LocalChannel struct {
 	Helper *localdeliver.Client
@@ -71,6 +79,25 @@ type RemoteChannel struct {
 // Deliver makes one remote attempt.
 func (r *RemoteChannel) Deliver(ctx context.Context, job store.Job, body []byte) Result {
 	report, err := r.Deliverer.Deliver(ctx, job.Sender, job.Recipient.Deliver, body)
+	return remoteResult(report, err)
+}
+
+// DeliverGroup makes one remote attempt for recipients of one message at
+// one domain: one SMTP transaction per host, one result per recipient.
+func (r *RemoteChannel) DeliverGroup(ctx context.Context, jobs []store.Job, body []byte) []Result {
+	rcpts := make([]string, len(jobs))
+	for i, j := range jobs {
+		rcpts[i] = j.Recipient.Deliver
+	}
+	res := r.Deliverer.DeliverGroup(ctx, jobs[0].Sender, rcpts, body)
+	out := make([]Result, len(res))
+	for i, x := range res {
+		out[i] = remoteResult(x.Report, x.Err)
+	}
+	return out
+}
+
+func remoteResult(report string, err error) Result {
 	switch {
 	case err == nil:
 		return Result{Status: Success, Text: report}

@@ -31,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gqmail/gqmail/internal/address"
 	"github.com/gqmail/gqmail/internal/control"
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/internal/route"
@@ -51,6 +52,11 @@ type Engine struct {
 	// ShutdownGrace bounds the wait for deliveries under way when Run's
 	// context ends; zero means 30 seconds.
 	ShutdownGrace time.Duration
+	// GroupRemote lets one remote delivery carry every due recipient of a
+	// message at the same domain, when the remote channel is a
+	// GroupDeliverer. qmail sends one recipient per transaction; this is
+	// off unless qmail.toml turns it on.
+	GroupRemote bool
 
 	seq      atomic.Uint64
 	kickOnce sync.Once
@@ -82,9 +88,12 @@ const maxWait = 5 * time.Second
 const recordRetryPause = 10 * time.Second
 
 type finished struct {
-	ch  store.Channel
-	ref store.Ref
+	ch   store.Channel
+	refs []store.Ref
 }
+
+// maxGroup bounds the recipients of one grouped remote delivery.
+const maxGroup = 100
 
 func (e *Engine) now() time.Time {
 	if e.Now != nil {
@@ -120,7 +129,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	skip := func(r store.Ref) bool { return inflight[r] }
 	channels := []store.Channel{store.Local, store.Remote}
 	reap := func(f finished) {
-		delete(inflight, f.ref)
+		for _, r := range f.refs {
+			delete(inflight, r)
+		}
 		running[f.ch]--
 	}
 	status := func(exiting bool) {
@@ -135,19 +146,37 @@ func (e *Engine) Run(ctx context.Context) error {
 			if free <= 0 {
 				continue
 			}
-			jobs, err := e.DB.Due(ch, e.now(), free, skip)
+			d := e.deliverer(ch)
+			_, canGroup := d.(GroupDeliverer)
+			canGroup = canGroup && ch == store.Remote && e.GroupRemote
+			fetch := free
+			if canGroup {
+				fetch = free + maxGroup
+			}
+			jobs, err := e.DB.Due(ch, e.now(), fetch, skip)
 			if err != nil {
 				runErr = fmt.Errorf("engine: finding due %v deliveries: %w", ch, err)
 				break
 			}
-			for _, job := range jobs {
-				inflight[job.Ref] = true
+			groups := [][]store.Job{}
+			if canGroup {
+				groups = groupJobs(jobs, free)
+			} else {
+				for _, j := range jobs {
+					groups = append(groups, []store.Job{j})
+				}
+			}
+			for _, group := range groups {
+				refs := make([]store.Ref, len(group))
+				for i, j := range group {
+					inflight[j.Ref] = true
+					refs[i] = j.Ref
+				}
 				running[ch]++
 				started = true
-				d := e.deliverer(ch)
 				wg.Go(func() {
-					e.deliver(deliveryCtx, d, job)
-					done <- finished{ch, job.Ref}
+					e.deliver(deliveryCtx, d, group)
+					done <- finished{ch, refs}
 				})
 			}
 		}
@@ -232,25 +261,42 @@ func (e *Engine) deliverer(ch store.Channel) Deliverer {
 	return e.Remote
 }
 
-// deliver makes one attempt and records it.
-func (e *Engine) deliver(ctx context.Context, d Deliverer, job store.Job) {
-	n := e.seq.Add(1)
-	ch := job.Recipient.Channel
-	e.Log.Starting(n, uint64(job.Msg), ch.String(), job.Recipient.Deliver)
+// deliver makes one attempt for jobs, one recipient or (through a
+// GroupDeliverer) several recipients of one message at one domain, and
+// records each recipient's result.
+func (e *Engine) deliver(ctx context.Context, d Deliverer, jobs []store.Job) {
+	nums := make([]uint64, len(jobs))
+	for i := range jobs {
+		nums[i] = e.seq.Add(1)
+		e.Log.Starting(nums[i], uint64(jobs[i].Msg), jobs[i].Recipient.Channel.String(), jobs[i].Recipient.Deliver)
+		jobs[i].Sender = ExpandVERP(jobs[i].Sender, jobs[i].Recipient.Deliver)
+	}
 	start := e.now()
-	job.Sender = ExpandVERP(job.Sender, job.Recipient.Deliver)
-	var res Result
-	body, err := e.DB.Body(job.Msg)
-	if err != nil {
-		res = Result{Status: Deferral, Text: fmt.Sprintf("Unable to read message: %v. (#4.3.0)", err)}
-	} else {
-		res = d.Deliver(ctx, job, body)
+	results := make([]Result, len(jobs))
+	body, err := e.DB.Body(jobs[0].Msg)
+	switch {
+	case err != nil:
+		for i := range results {
+			results[i] = Result{Status: Deferral, Text: fmt.Sprintf("Unable to read message: %v. (#4.3.0)", err)}
+		}
+	case len(jobs) == 1:
+		results[0] = d.Deliver(ctx, jobs[0], body)
+	default:
+		results = d.(GroupDeliverer).DeliverGroup(ctx, jobs, body)
 	}
-	if ctx.Err() != nil {
-		e.Log.Delivery(n, "deferral", "Abandoned at shutdown; the recipient stays in the queue.")
-		return
+	for i, job := range jobs {
+		if ctx.Err() != nil {
+			e.Log.Delivery(nums[i], "deferral", "Abandoned at shutdown; the recipient stays in the queue.")
+			continue
+		}
+		e.record(ctx, nums[i], job, results[i], start, body)
 	}
+}
 
+// record stores the result of delivery n to job's recipient, with the
+// forwards and the bounce it makes, and logs it.
+func (e *Engine) record(ctx context.Context, n uint64, job store.Job, res Result, start time.Time, body []byte) {
+	ch := job.Recipient.Channel
 	r := store.Result{Ref: job.Ref, Text: res.Text}
 	kind := "success"
 	switch res.Status {
@@ -311,4 +357,33 @@ func (e *Engine) deliver(ctx context.Context, d Deliverer, job store.Job) {
 	if rec.Finished {
 		e.Log.EndMsg(uint64(job.Msg))
 	}
+}
+
+// groupJobs puts due jobs of the same message, sender and recipient domain
+// together, in the order of their first member, and returns at most max
+// groups of at most maxGroup jobs each.
+func groupJobs(jobs []store.Job, max int) [][]store.Job {
+	type key struct {
+		msg            store.MsgID
+		sender, domain string
+	}
+	index := map[key]int{}
+	var groups [][]store.Job
+	for _, j := range jobs {
+		k := key{j.Msg, j.Sender, address.Lower(j.Recipient.Deliver[strings.LastIndexByte(j.Recipient.Deliver, '@')+1:])}
+		if strings.HasSuffix(j.Sender, verpSuffix) {
+			// Each recipient of a VERP message has its own sender.
+			k.domain = j.Recipient.Deliver
+		}
+		if i, ok := index[k]; ok && len(groups[i]) < maxGroup {
+			groups[i] = append(groups[i], j)
+			continue
+		}
+		if len(groups) == max {
+			continue
+		}
+		index[k] = len(groups)
+		groups = append(groups, []store.Job{j})
+	}
+	return groups
 }

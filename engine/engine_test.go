@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -310,5 +311,49 @@ func TestConcurrencyZeroHoldsTheChannel(t *testing.T) {
 	msgs, pending, _ := r.db.Count()
 	if msgs != 1 || pending != 1 {
 		t.Fatalf("held remote recipient: %d messages, %d pending", msgs, pending)
+	}
+}
+
+// groupScript is a GroupDeliverer that records the groups it was given.
+type groupScript struct {
+	script
+	groupsMu sync.Mutex
+	groups   [][]string
+}
+
+func (g *groupScript) DeliverGroup(ctx context.Context, jobs []store.Job, body []byte) []Result {
+	var rcpts []string
+	out := make([]Result, len(jobs))
+	for i, j := range jobs {
+		rcpts = append(rcpts, j.Recipient.Deliver)
+		out[i] = g.Deliver(ctx, j, body)
+	}
+	g.groupsMu.Lock()
+	g.groups = append(g.groups, rcpts)
+	g.groupsMu.Unlock()
+	return out
+}
+
+func TestGroupRemoteSendsOneTransactionPerDomain(t *testing.T) {
+	for _, grouping := range []bool{false, true} {
+		t.Run(fmt.Sprintf("group_recipients=%v", grouping), func(t *testing.T) {
+			r := newRig(t, nil)
+			g := &groupScript{script: script{answers: map[string][]Result{}}}
+			r.eng.Remote, r.eng.GroupRemote = g, grouping
+			r.queue(t, "s@example.org", "x\n", "a@far.example", "b@FAR.example", "c@other.example", "d@far.example")
+			r.start()
+			eventually(t, "all delivered", r.empty)
+			g.groupsMu.Lock()
+			defer g.groupsMu.Unlock()
+			if !grouping {
+				if len(g.groups) != 0 || len(g.attempts) != 4 {
+					t.Fatalf("without grouping: groups %v, %d attempts", g.groups, len(g.attempts))
+				}
+				return
+			}
+			if len(g.groups) != 1 || strings.Join(g.groups[0], " ") != "a@far.example b@FAR.example d@far.example" || len(g.attempts) != 4 {
+				t.Fatalf("groups %v, %d attempts", g.groups, len(g.attempts))
+			}
+		})
 	}
 }

@@ -59,48 +59,106 @@ func (d *Deliverer) port() int {
 	return d.Port
 }
 
+// Result is what became of one recipient: the success report, or an
+// *outcome.Error.
+type Result struct {
+	Report string
+	Err    error
+}
+
 // Deliver sends body from sender to rcpt and returns the success report,
 // or an *outcome.Error (see the package documentation).
 func (d *Deliverer) Deliver(ctx context.Context, sender, rcpt string, body []byte) (string, error) {
+	r := d.DeliverGroup(ctx, sender, []string{rcpt}, body)[0]
+	return r.Report, r.Err
+}
+
+// DeliverGroup sends body from sender to recipients that share one domain,
+// in one SMTP transaction per host tried. Each recipient gets its own
+// result from its own RCPT reply and the reply to the message; recipients
+// that a host deferred are tried with the next host.
+func (d *Deliverer) DeliverGroup(ctx context.Context, sender string, rcpts []string, body []byte) []Result {
+	results := make([]Result, len(rcpts))
+	all := func(err error) []Result {
+		for i := range results {
+			results[i] = Result{Err: err}
+		}
+		return results
+	}
 	helo, ok := d.Controls.HeloHost()
 	if !ok {
-		return "", outcome.Temporary("Unable to read control files. (#4.3.0)")
+		return all(outcome.Temporary("Unable to read control files. (#4.3.0)"))
 	}
-	at := strings.LastIndexByte(rcpt, '@')
+	at := strings.LastIndexByte(rcpts[0], '@')
 	if at < 0 {
-		return "", outcome.Permanent("Sorry, address must include host name. (#5.1.3)")
+		return all(outcome.Permanent("Sorry, address must include host name. (#5.1.3)"))
 	}
-	targets, err := d.targets(ctx, rcpt[at+1:])
+	targets, err := d.targets(ctx, rcpts[0][at+1:])
 	if err != nil {
-		return "", err
+		return all(err)
 	}
-	var last error = outcome.Temporary("Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)")
+	pending := make([]int, len(rcpts))
+	for i := range pending {
+		pending[i] = i
+	}
+	last := make([]error, len(rcpts))
 	connected := false
 	for _, t := range targets {
-		report, err, final := d.attempt(ctx, t, helo, sender, rcpt, body, d.TLS.Mode != "never")
+		if len(pending) == 0 {
+			break
+		}
+		sub := make([]string, len(pending))
+		for k, p := range pending {
+			sub[k] = rcpts[p]
+		}
+		res, final, err := d.attempt(ctx, t, helo, sender, sub, body, d.TLS.Mode != "never")
 		if errors.Is(err, errTLSFailed) && d.TLS.PlainFallback {
-			report, err, final = d.attempt(ctx, t, helo, sender, rcpt, body, false)
+			res, final, err = d.attempt(ctx, t, helo, sender, sub, body, false)
 		}
-		if err == nil {
-			return report, nil
+		if err != nil {
+			// The session failed before any recipient was answered.
+			if !errors.Is(err, errNoConnection) {
+				connected = true
+				for _, p := range pending {
+					last[p] = err
+				}
+			}
+			if final || outcome.IsPermanent(err) {
+				for _, p := range pending {
+					results[p] = Result{Err: err}
+				}
+				return results
+			}
+			if ctx.Err() != nil {
+				// A dial cut short by the context is an errNoConnection,
+				// not an *outcome.Error: it is reported below.
+				break
+			}
+			continue
 		}
-		if !errors.Is(err, errNoConnection) {
-			connected = true
-			last = err
+		connected = true
+		var still []int
+		for k, p := range pending {
+			r := res[k]
+			if r.Err == nil || final || outcome.IsPermanent(r.Err) {
+				results[p] = r
+			} else {
+				last[p], still = r.Err, append(still, p)
+			}
 		}
-		if final || outcome.IsPermanent(err) {
-			return "", err
-		}
-		if ctx.Err() != nil {
-			// A dial cut short by the context is an errNoConnection, not
-			// an *outcome.Error: report it below like any other.
+		pending = still
+		if final || ctx.Err() != nil {
 			break
 		}
 	}
-	if !connected {
-		return "", outcome.Temporary("Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)")
+	for _, p := range pending {
+		if !connected || last[p] == nil {
+			results[p] = Result{Err: outcome.Temporary("Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)")}
+		} else {
+			results[p] = Result{Err: last[p]}
+		}
 	}
-	return "", last
+	return results
 }
 
 var (
@@ -108,14 +166,16 @@ var (
 	errTLSFailed    = errors.New("TLS failed")
 )
 
-// attempt runs one SMTP transaction with one host. final is set when no
-// other host may be tried (the message may have arrived).
-func (d *Deliverer) attempt(ctx context.Context, t target, helo, sender, rcpt string, body []byte, useTLS bool) (report string, err error, final bool) {
+// attempt runs one SMTP transaction with one host. err is a failure of the
+// whole session before any recipient was answered; otherwise there is one
+// result per recipient. final is set when no other host may be tried (the
+// message may have arrived).
+func (d *Deliverer) attempt(ctx context.Context, t target, helo, sender string, rcpts []string, body []byte, useTLS bool) (res []Result, final bool, err error) {
 	ip := t.addr.String()
 	dialer := net.Dialer{Timeout: d.Controls.TimeoutConnect()}
 	raw, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(ip, strconv.Itoa(t.port)))
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", errNoConnection, err), false
+		return nil, false, fmt.Errorf("%w: %v", errNoConnection, err)
 	}
 	defer raw.Close()
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
@@ -127,53 +187,76 @@ func (d *Deliverer) attempt(ctx context.Context, t target, helo, sender, rcpt st
 	c.CommandTimeout, c.SubmissionTimeout = timeout, timeout
 	if err := c.Hello(helo); err != nil {
 		if conn.written() == 0 {
-			return "", temporary(ip, fmt.Sprintf("Connected to %s but greeting failed.", ip), err), false
+			return nil, false, temporary(ip, fmt.Sprintf("Connected to %s but greeting failed.", ip), err)
 		}
-		return "", temporary(ip, fmt.Sprintf("Connected to %s but my name was rejected.", ip), err), false
+		return nil, false, temporary(ip, fmt.Sprintf("Connected to %s but my name was rejected.", ip), err)
 	}
 	if ok, _ := c.Extension("STARTTLS"); ok && useTLS {
 		cfg := &tls.Config{ServerName: t.host, InsecureSkipVerify: d.TLS.Mode != "verify", RootCAs: d.TLS.RootCAs}
 		tc, err := startTLS(conn, cfg, timeout)
 		if err != nil {
-			return "", outcome.TemporaryErr(fmt.Errorf("%w: %w", errTLSFailed, err), "Connected to %s but STARTTLS failed: %v. (#4.7.5)", ip, err), false
+			return nil, false, outcome.TemporaryErr(fmt.Errorf("%w: %w", errTLSFailed, err), "Connected to %s but STARTTLS failed: %v. (#4.7.5)", ip, err)
 		}
 		// What matters from now on is what goes into the TLS stream.
 		conn = &watchedConn{Conn: tc}
 		c = gosmtp.NewClient(conn)
 		c.CommandTimeout, c.SubmissionTimeout = timeout, timeout
 		if err := c.Hello(helo); err != nil {
-			return "", temporary(ip, fmt.Sprintf("Connected to %s but my name was rejected after STARTTLS.", ip), err), false
+			return nil, false, temporary(ip, fmt.Sprintf("Connected to %s but my name was rejected after STARTTLS.", ip), err)
 		}
 	}
 	if err := c.Mail(address.Quote(sender), nil); err != nil {
-		return "", classify(ip, fmt.Sprintf("Connected to %s but sender was rejected.", ip), err), false
+		return nil, false, classify(ip, fmt.Sprintf("Connected to %s but sender was rejected.", ip), err)
 	}
-	if err := c.Rcpt(address.Quote(rcpt), nil); err != nil {
+	res = make([]Result, len(rcpts))
+	var accepted []int
+	for i, rcpt := range rcpts {
+		err := c.Rcpt(address.Quote(rcpt), nil)
 		var se *gosmtp.SMTPError
-		if errors.As(err, &se) && se.Code >= 500 {
-			return "", outcome.PermanentErr(err, "%s does not like recipient.\nRemote host said: %s\nGiving up on %s.", ip, replyText(se), ip), true
+		switch {
+		case err == nil:
+			accepted = append(accepted, i)
+		case errors.As(err, &se) && se.Code >= 500:
+			res[i].Err = outcome.PermanentErr(err, "%s does not like recipient.\nRemote host said: %s\nGiving up on %s.", ip, replyText(se), ip)
+		case errors.As(err, &se):
+			res[i].Err = classify(ip, fmt.Sprintf("%s does not like recipient.", ip), err)
+		default:
+			return nil, false, temporary(ip, "", err)
 		}
-		return "", classify(ip, fmt.Sprintf("%s does not like recipient.", ip), err), false
+	}
+	if len(accepted) == 0 {
+		return res, false, nil
+	}
+	// fail gives the accepted recipients the same failure.
+	fail := func(err error, final bool) ([]Result, bool, error) {
+		for _, i := range accepted {
+			res[i].Err = err
+		}
+		return res, final, nil
 	}
 	w, err := c.Data()
 	if err != nil {
-		return "", classify(ip, fmt.Sprintf("%s failed on DATA command.", ip), err), false
+		return fail(classify(ip, fmt.Sprintf("%s failed on DATA command.", ip), err), false)
 	}
 	if _, err := w.Write(crlfSafe(body)); err != nil {
-		return "", classify(ip, fmt.Sprintf("%s failed after I sent the message.", ip), err), false
+		return fail(classify(ip, fmt.Sprintf("%s failed after I sent the message.", ip), err), false)
 	}
 	resp, err := w.CloseWithResponse()
 	if err != nil {
 		var se *gosmtp.SMTPError
 		if !errors.As(err, &se) && conn.sentFinalDot() {
-			return "", outcome.TemporaryErr(err, "Connected to %s but connection died. Possible duplicate! (#4.4.2)", ip), true
+			return fail(outcome.TemporaryErr(err, "Connected to %s but connection died. Possible duplicate! (#4.4.2)", ip), true)
 		}
-		return "", classify(ip, fmt.Sprintf("%s failed after I sent the message.", ip), err), false
+		return fail(classify(ip, fmt.Sprintf("%s failed after I sent the message.", ip), err), false)
 	}
 	// qmail-remote does not wait for the answer to QUIT.
 	conn.SetDeadline(time.Now().Add(time.Second))
 	c.Quit()
-	return fmt.Sprintf("%s accepted message.\nRemote host said: 250 %s\n", ip, resp.StatusText), nil, false
+	report := fmt.Sprintf("%s accepted message.\nRemote host said: 250 %s\n", ip, resp.StatusText)
+	for _, i := range accepted {
+		res[i].Report = report
+	}
+	return res, false, nil
 }
 
 // classify turns a failed command into qmail-remote's report: a 5xx reply

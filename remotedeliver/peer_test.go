@@ -114,6 +114,11 @@ func failing(cmd string, code int, enhanced gosmtp.EnhancedCode, text string) pe
 	}
 }
 
+// refusing makes the peer answer RCPT for one address only.
+func refusing(rcpt string, code int, enhanced gosmtp.EnhancedCode, text string) peerOption {
+	return failing("RCPT "+rcpt, code, enhanced, text)
+}
+
 // offeringTLS makes the peer offer STARTTLS with cert.
 func offeringTLS(cert tls.Certificate) peerOption {
 	return func(p *peer) {
@@ -223,6 +228,9 @@ func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	if err := s.p.failure("RCPT " + to); err != nil {
+		return err
+	}
 	if err := s.p.failure("RCPT"); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"fmt"
+	"net/smtp"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +154,37 @@ func TestSMTPRoutes(t *testing.T) {
 	waitFor(t, "the default route", 20*time.Second, func() bool { return len(containing(def.messages(t), "token-default")) == 1 })
 	if dns.Queries() != 0 {
 		t.Errorf("routed mail asked DNS %d questions", dns.Queries())
+	}
+}
+
+// With [remote] group_recipients the recipients of a message at one
+// domain share one transaction; without it each has its own, as in qmail.
+func TestGroupRecipients(t *testing.T) {
+	for _, grouped := range []bool{false, true} {
+		t.Run(fmt.Sprintf("group_recipients=%v", grouped), func(t *testing.T) {
+			port := freePort(t)
+			sink := startSink(t, fmt.Sprintf("127.0.0.2:%d", port))
+			dns := startDNS(t, "far.example. A 127.0.0.2\n")
+			root, addr, acct := setupRoot(t, fmt.Sprintf("[remote]\nport = %d\ngroup_recipients = %v\n[dns]\nservers = [%q]\n", port, grouped, dns.Addr), nil)
+			startDaemon(t, root, addr, acct)
+			if err := smtp.SendMail(addr, nil, "tester@localhost", []string{"a@far.example", "b@far.example", "c@far.example"},
+				[]byte("Subject: token-group\r\n\r\nx\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			want := 3
+			if grouped {
+				want = 1
+			}
+			waitFor(t, "the transactions at the sink", 20*time.Second, func() bool {
+				n := 0
+				for _, m := range containing(sink.messages(t), "token-group") {
+					n += strings.Count(m, "X-Rcpt-Args: ")
+				}
+				return n == 3
+			})
+			if got := len(containing(sink.messages(t), "token-group")); got != want {
+				t.Fatalf("%d transactions for 3 recipients, want %d", got, want)
+			}
+		})
 	}
 }

@@ -270,12 +270,13 @@ func serve(s *setup, db *store.DB, helper *localdeliver.Client, listeners []net.
 		LocalAddrs: listenAddrs(listeners),
 	}
 	eng := &engine.Engine{
-		DB:       db,
-		Controls: s.controls,
-		Router:   router,
-		Local:    &engine.LocalChannel{Helper: helper},
-		Remote:   &engine.RemoteChannel{Deliverer: remote},
-		Log:      s.log,
+		DB:          db,
+		Controls:    s.controls,
+		Router:      router,
+		Local:       &engine.LocalChannel{Helper: helper},
+		Remote:      &engine.RemoteChannel{Deliverer: remote},
+		GroupRemote: s.cfg.Remote.GroupRecipients,
+		Log:         s.log,
 	}
 	srv := &smtp.Server{Controls: s.controls, Config: &s.cfg.SMTP, Router: router, Queue: db, Log: s.log}
 	sock, err := inject.Listen(s.paths.Socket)

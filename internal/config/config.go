@@ -22,6 +22,7 @@
 //	port = 25                       # SMTP port of mail exchangers (tests use another)
 //	starttls = "may"                # "may", "verify" or "never"
 //	plain_fallback = true           # after a failed TLS handshake, send in plain
+//	group_recipients = false        # one transaction for the recipients of a message at one domain
 //
 //	[dns]
 //	servers = []                    # "host:port" name servers; empty: /etc/resolv.conf
@@ -64,6 +65,9 @@ type Remote struct {
 	// PlainFallback sends in plain after a failed TLS handshake or
 	// certificate check.
 	PlainFallback bool `toml:"plain_fallback"`
+	// GroupRecipients sends the recipients of one message at one domain
+	// in one SMTP transaction; qmail sends each alone.
+	GroupRecipients bool `toml:"group_recipients"`
 }
 
 // DNS names the resolvers remote delivery asks.
@@ -272,6 +276,9 @@ port = %d
 starttls = %q
 # After a failed TLS handshake or certificate check, send in plain.
 plain_fallback = %v
+# Send the recipients of one message at one domain in one SMTP transaction
+# (each still gets its own result); qmail sends one recipient at a time.
+group_recipients = %v
 
 [dns]
 # Name servers ("address" or "address:port"); empty: /etc/resolv.conf.
@@ -281,5 +288,5 @@ servers = %s
 # "plain" (qmail-send's lines) or "json".
 format = %q
 `, q(c.SMTP.Listen), q(c.SMTP.RelayFrom), c.SMTP.MaxMessageBytes, c.Delivery.DefaultDelivery, c.Users.Daemon, c.Users.Alias, c.Users.Postmaster,
-		c.Remote.Port, c.Remote.StartTLS, c.Remote.PlainFallback, q(c.DNS.Servers), c.Log.Format)
+		c.Remote.Port, c.Remote.StartTLS, c.Remote.PlainFallback, c.Remote.GroupRecipients, q(c.DNS.Servers), c.Log.Format)
 }
