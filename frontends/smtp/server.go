@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -38,6 +39,7 @@ type Server struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
+	once sync.Once
 	smtp *gosmtp.Server
 }
 
@@ -55,15 +57,16 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
+// server is the one go-smtp server behind every listener.
 func (s *Server) server() *gosmtp.Server {
-	if s.smtp == nil {
+	s.once.Do(func() {
 		srv := gosmtp.NewServer(gosmtp.BackendFunc(s.newSession))
 		srv.Domain = "gqmail" // replaced by qmailConn; see conn.go
 		srv.MaxLineLength = maxLine
 		srv.MaxRecipients = maxRecipients
 		srv.ErrorLog = errorLog{s.Log}
 		s.smtp = srv
-	}
+	})
 	return s.smtp
 }
 
