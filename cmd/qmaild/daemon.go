@@ -253,6 +253,41 @@ func dropPrivileges(o *layout.Owner) error {
 	return nil
 }
 
+// waitForStop answers qmail-send's signals until one says stop: TERM and
+// INT stop; ALRM makes every queued recipient due now; HUP, which makes
+// qmail-send reread locals and virtualdomains, has nothing to do since
+// every control file is read live. It returns why the daemon stops, nil
+// for a signal.
+func waitForStop(ctx context.Context, s *setup, eng *engine.Engine, db *store.DB, helper *localdeliver.Client) error {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGALRM)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				s.log.Info("status: hangup: control files are read live, nothing to reread")
+			case syscall.SIGALRM:
+				n, err := db.MakeAllDue(ctx, time.Now())
+				if err != nil {
+					s.log.Warning("unable to make the queue due: %v", err)
+				}
+				s.log.Info("status: alarm: %d queued recipients due now", n)
+				eng.Kick()
+			default:
+				s.log.Info("status: %v received, stopping", sig)
+				return nil
+			}
+		case <-helper.Done():
+			s.log.Alert("oh no! lost the local delivery helper! stopping")
+			return localdeliver.ErrHelperGone
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
 // serve runs the SMTP listeners and the engine until a signal or the loss
 // of the helper, then stops them in order: no new mail, then no new
 // deliveries, then the deliveries under way.
@@ -309,18 +344,7 @@ func serve(s *setup, db *store.DB, helper *localdeliver.Client, listeners []net.
 		}
 	})
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
-	var why error
-	select {
-	case sig := <-sigs:
-		s.log.Info("status: %v received, stopping", sig)
-	case <-helper.Done():
-		why = localdeliver.ErrHelperGone
-		s.log.Alert("oh no! lost the local delivery helper! stopping")
-	case <-ctx.Done():
-	}
+	why := waitForStop(ctx, s, eng, db, helper)
 
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	if err := srv.Shutdown(shutCtx); err != nil {

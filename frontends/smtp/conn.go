@@ -28,6 +28,21 @@ type qmailConn struct {
 	mu         sync.Mutex
 	greeted    bool
 	closeAfter bool
+
+	// release gives back the connection's place (listener.slots).
+	release func()
+	closed  sync.Once
+}
+
+// Close closes the connection and gives back its place.
+func (c *qmailConn) Close() error {
+	err := c.Conn.Close()
+	c.closed.Do(func() {
+		if c.release != nil {
+			c.release()
+		}
+	})
+	return err
 }
 
 func (c *qmailConn) Read(p []byte) (int, error) {
@@ -66,11 +81,13 @@ func (c *qmailConn) closeAfterReply() {
 	c.mu.Unlock()
 }
 
-// listener hands go-smtp wrapped connections, and turns away, with
-// qmail's 421, a client it cannot greet.
+// listener hands go-smtp wrapped connections, and turns away with a 421
+// a client it cannot greet or has no room for. go-smtp makes its session
+// only at HELO, so this is the place for decisions before the greeting.
 type listener struct {
 	net.Listener
-	srv *Server
+	srv   *Server
+	slots chan struct{}
 }
 
 func (l *listener) Accept() (net.Conn, error) {
@@ -79,13 +96,23 @@ func (l *listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
+		select {
+		case l.slots <- struct{}{}:
+		default:
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			c.Write([]byte("421 too many connections, try again later (#4.3.2)\r\n"))
+			c.Close()
+			continue
+		}
 		qc, err := l.srv.wrap(c)
 		if err != nil {
+			<-l.slots
 			l.srv.Log.Warning("smtp: refusing %v: %v", c.RemoteAddr(), err)
 			c.Write([]byte("421 unable to read controls (#4.3.0)\r\n"))
 			c.Close()
 			continue
 		}
+		qc.release = func() { <-l.slots }
 		return qc, nil
 	}
 }

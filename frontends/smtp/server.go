@@ -41,6 +41,9 @@ type Server struct {
 
 	once sync.Once
 	smtp *gosmtp.Server
+	// slots holds a place for each SMTP session under way, on every
+	// listener.
+	slots chan struct{}
 }
 
 // maxLine bounds a command or data line. qmail has no limit; one is needed
@@ -66,13 +69,14 @@ func (s *Server) server() *gosmtp.Server {
 		srv.MaxRecipients = maxRecipients
 		srv.ErrorLog = errorLog{s.Log}
 		s.smtp = srv
+		s.slots = make(chan struct{}, max(s.Config.MaxConnections, 1))
 	})
 	return s.smtp
 }
 
 // Serve accepts connections on l until Close.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.server().Serve(&listener{Listener: l, srv: s})
+	err := s.server().Serve(&listener{Listener: l, srv: s, slots: s.slots})
 	if errors.Is(err, gosmtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		return nil
 	}

@@ -56,6 +56,13 @@ type fixture struct {
 // relayFrom lists the networks that may relay (none by default).
 func newFixture(t testing.TB, controls map[string]string, relayFrom ...string) *fixture {
 	t.Helper()
+	return newFixtureWith(t, controls, nil, relayFrom...)
+}
+
+// newFixtureWith is newFixture with tweak applied to the SMTP settings
+// before the server starts.
+func newFixtureWith(t testing.TB, controls map[string]string, tweak func(*config.SMTP), relayFrom ...string) *fixture {
+	t.Helper()
 	dir := t.TempDir()
 	for name, text := range controls {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
@@ -71,6 +78,9 @@ func newFixture(t testing.TB, controls map[string]string, relayFrom ...string) *
 	cfg, err := config.Load(toml, config.Defaults(false))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tweak != nil {
+		tweak(&cfg.SMTP)
 	}
 	ctl := control.Open(dir, func(err error) { t.Log(err) })
 	f := &fixture{queue: &recorder{}, control: dir}
@@ -147,6 +157,34 @@ func TestGreetingFollowsSMTPGreetingLive(t *testing.T) {
 	os.WriteFile(filepath.Join(f.control, "smtpgreeting"), []byte("mail.example.org gqmail\n"), 0o644)
 	if _, g := dial(t, f.addr); g != "220 mail.example.org gqmail ESMTP" {
 		t.Fatalf("greeting after smtpgreeting was written: %q", g)
+	}
+}
+
+func TestSessionsBeyondMaxConnectionsGet421(t *testing.T) {
+	f := newFixtureWith(t, basicControls, func(c *config.SMTP) { c.MaxConnections = 2 })
+	var open []*client
+	for range 2 {
+		c, g := dial(t, f.addr)
+		if !strings.HasPrefix(g, "220 ") {
+			t.Fatalf("greeting within the limit: %q", g)
+		}
+		open = append(open, c)
+	}
+	if _, g := dial(t, f.addr); g != "421 too many connections, try again later (#4.3.2)" {
+		t.Fatalf("greeting over the limit: %q", g)
+	}
+	open[0].do("QUIT\r\n")
+	open[0].c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, g := dial(t, f.addr)
+		if strings.HasPrefix(g, "220 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a place was not given back: %q", g)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

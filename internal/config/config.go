@@ -9,6 +9,7 @@
 //	listen = ["127.0.0.1:2525"]     # addresses the SMTP daemon listens on
 //	relay_from = ["127.0.0.0/8", "::1/128"]  # clients that may relay
 //	max_message_bytes = 67108864    # hard ceiling even when control/databytes is 0
+//	max_connections = 200           # SMTP sessions at once; one more gets 421
 //
 //	[delivery]
 //	defaultdelivery = "./Mailbox"   # or "./Maildir/": what an absent or empty .qmail means
@@ -83,6 +84,9 @@ type SMTP struct {
 	// MaxMessageBytes bounds a message even when control/databytes is 0,
 	// since the message is held in memory until it is queued.
 	MaxMessageBytes int64 `toml:"max_message_bytes"`
+	// MaxConnections bounds the SMTP sessions at once, as tcpserver -c
+	// does for qmail-smtpd; one more is answered 421.
+	MaxConnections int `toml:"max_connections"`
 
 	relayFrom []netip.Prefix
 }
@@ -118,6 +122,7 @@ func Defaults(asRoot bool) Config {
 			Listen:          []string{"0.0.0.0:25"},
 			RelayFrom:       []string{"127.0.0.0/8", "::1/128"},
 			MaxMessageBytes: 64 << 20,
+			MaxConnections:  200,
 		},
 		Delivery: Delivery{DefaultDelivery: "./Mailbox"},
 		Users:    Users{Daemon: "qmaild", Alias: "alias"},
@@ -177,6 +182,9 @@ func (c *Config) check() error {
 			return fmt.Errorf("smtp.relay_from: %q is not a network in CIDR form", r)
 		}
 		c.SMTP.relayFrom = append(c.SMTP.relayFrom, p.Masked())
+	}
+	if c.SMTP.MaxConnections <= 0 {
+		return fmt.Errorf("smtp.max_connections: %d is not a positive number", c.SMTP.MaxConnections)
 	}
 	if c.SMTP.MaxMessageBytes <= 0 {
 		return fmt.Errorf("smtp.max_message_bytes: %d is not a positive size", c.SMTP.MaxMessageBytes)
@@ -251,6 +259,8 @@ listen = %s
 relay_from = %s
 # Hard ceiling on a message, even when control/databytes is 0 (no limit).
 max_message_bytes = %d
+# SMTP sessions at once (tcpserver -c); one more is answered 421.
+max_connections = %d
 
 [delivery]
 # What an absent or empty .qmail file means: "./Mailbox" (mbox) or
@@ -287,6 +297,6 @@ servers = %s
 [log]
 # "plain" (qmail-send's lines) or "json".
 format = %q
-`, q(c.SMTP.Listen), q(c.SMTP.RelayFrom), c.SMTP.MaxMessageBytes, c.Delivery.DefaultDelivery, c.Users.Daemon, c.Users.Alias, c.Users.Postmaster,
+`, q(c.SMTP.Listen), q(c.SMTP.RelayFrom), c.SMTP.MaxMessageBytes, c.SMTP.MaxConnections, c.Delivery.DefaultDelivery, c.Users.Daemon, c.Users.Alias, c.Users.Postmaster,
 		c.Remote.Port, c.Remote.StartTLS, c.Remote.PlainFallback, c.Remote.GroupRecipients, q(c.DNS.Servers), c.Log.Format)
 }
