@@ -114,8 +114,10 @@ func (e *Engine) limit(ch store.Channel) int {
 // database fails.
 func (e *Engine) Run(ctx context.Context) error {
 	e.bouncer = Bouncer{Controls: e.Controls, Router: e.Router, Now: e.now}
+	// A failure here (a full disk) only delays the retries: deliveries
+	// go on and may free the space.
 	if n, err := e.DB.MakeAllDue(ctx, e.now()); err != nil {
-		return err
+		e.Log.Warning("unable to make the queue due at start: %v; retries keep their schedule", err)
 	} else if n > 0 {
 		e.Log.Info("queue: %d pending recipients made due at start", n)
 	}

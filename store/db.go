@@ -110,6 +110,19 @@ func holder(path string) string {
 }
 
 func checkSchema(b *bolt.DB, path string) error {
+	// Read first: a queue that exists is opened without a write, so that
+	// it opens on a full disk too.
+	var fresh bool
+	err := b.View(func(tx *bolt.Tx) error {
+		fresh = tx.Bucket(bucketMeta) == nil
+		if fresh {
+			return nil
+		}
+		return checkVersion(tx.Bucket(bucketMeta), path)
+	})
+	if err != nil || !fresh {
+		return err
+	}
 	return b.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
@@ -121,19 +134,23 @@ func checkSchema(b *bolt.DB, path string) error {
 			}
 			return createSchema(tx)
 		}
-		v := meta.Get(keySchema)
-		if len(v) != 4 {
-			return fmt.Errorf("queue database %s: schema version record is damaged (%d bytes)", path, len(v))
-		}
-		n := binary.BigEndian.Uint32(v)
-		switch {
-		case n > SchemaVersion:
-			return fmt.Errorf("queue database %s has schema version %d, newer than this gqmail understands (%d); refusing to open it", path, n, SchemaVersion)
-		case n < 1:
-			return fmt.Errorf("queue database %s has unknown schema version %d", path, n)
-		}
-		return nil
+		return checkVersion(meta, path)
 	})
+}
+
+func checkVersion(meta *bolt.Bucket, path string) error {
+	v := meta.Get(keySchema)
+	if len(v) != 4 {
+		return fmt.Errorf("queue database %s: schema version record is damaged (%d bytes)", path, len(v))
+	}
+	n := binary.BigEndian.Uint32(v)
+	switch {
+	case n > SchemaVersion:
+		return fmt.Errorf("queue database %s has schema version %d, newer than this gqmail understands (%d); refusing to open it", path, n, SchemaVersion)
+	case n < 1:
+		return fmt.Errorf("queue database %s has unknown schema version %d", path, n)
+	}
+	return nil
 }
 
 func createSchema(tx *bolt.Tx) error {
