@@ -210,6 +210,14 @@ servers = ["127.0.0.1:9"]
 	write(t, filepath.Join(root, "control", "rcpthosts"), "localhost\nvirt.example\n")
 	write(t, filepath.Join(root, "control", "virtualdomains"), "virt.example:"+userA+"-virt\n")
 	d := startDaemon(t, root, addr, account{"root", 0, 0})
+	// The daemon dropped root; the local delivery helper kept it.
+	daemonUser, _ := user.Lookup(userDaemon)
+	if got := procUID(t, d.cmd.Process.Pid); strconv.Itoa(got) != daemonUser.Uid {
+		t.Fatalf("the daemon runs as uid %d, want %s (%s)", got, daemonUser.Uid, userDaemon)
+	}
+	if helpers := pgrepHelper(t, root); len(helpers) != 1 || procUID(t, helpers[0]) != 0 {
+		t.Fatalf("delivery helper processes %v: want one, running as root", helpers)
+	}
 	// The daemon made ~alias with .qmail-root; mail no one else owns goes
 	// to ~alias/.qmail-default.
 	if got := readFile(t, filepath.Join(hAlias, ".qmail-root")); got != "&"+userC+"@localhost\n" {
@@ -395,4 +403,33 @@ servers = ["127.0.0.1:9"]
 			t.Errorf("mblaze read mbox-all as %d messages", len(files))
 		}
 	}
+}
+
+// procUID reads a process's real uid from /proc.
+func procUID(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
+			uid, _ := strconv.Atoi(f[1])
+			return uid
+		}
+	}
+	t.Fatalf("no Uid line for %d", pid)
+	return -1
+}
+
+// pgrepHelper finds the helper process of the daemon on root.
+func pgrepHelper(t *testing.T, root string) []int {
+	t.Helper()
+	out, _ := exec.Command("pgrep", "-f", "qmaild helper --root "+root+" ").Output()
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		pid, _ := strconv.Atoi(f)
+		pids = append(pids, pid)
+	}
+	return pids
 }
