@@ -1,14 +1,13 @@
 package localdeliver
 
 import (
-	"github.com/gqmail/gqmail/internal/frame"
-
 	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/gqmail/gqmail/internal/frame"
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/localdeliver/mailbox"
 )

@@ -1,14 +1,14 @@
 package localdeliver
 
 import (
-	"github.com/gqmail/gqmail/internal/frame"
-
 	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/gqmail/gqmail/internal/frame"
 )
 
 // Client is the daemon's end of the connection to the helper. Deliver may

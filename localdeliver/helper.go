@@ -1,8 +1,6 @@
 package localdeliver
 
 import (
-	"github.com/gqmail/gqmail/internal/frame"
-
 	"bufio"
 	"context"
 	"errors"
@@ -14,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gqmail/gqmail/internal/frame"
 )
 
 // Helper is the local delivery helper: the one part of gqmail that keeps
