@@ -422,14 +422,21 @@ func procUID(t *testing.T, pid int) int {
 	return -1
 }
 
-// pgrepHelper finds the helper process of the daemon on root.
+// pgrepHelper finds the helper process of the daemon on root, by its
+// command line in /proc.
 func pgrepHelper(t *testing.T, root string) []int {
 	t.Helper()
-	out, _ := exec.Command("pgrep", "-f", "qmaild helper --root "+root+" ").Output()
+	want := "helper\x00--root\x00" + root + "\x00"
+	dirs, _ := os.ReadDir("/proc")
 	var pids []int
-	for _, f := range strings.Fields(string(out)) {
-		pid, _ := strconv.Atoi(f)
-		pids = append(pids, pid)
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if cmdline, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline")); err == nil && strings.Contains(string(cmdline), want) {
+			pids = append(pids, pid)
+		}
 	}
 	return pids
 }
