@@ -136,15 +136,23 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		running[f.ch]--
 	}
+	// The limits are read once per pass: each read stats a control file.
+	limits := map[store.Channel]int{}
+	readLimits := func() {
+		for _, ch := range channels {
+			limits[ch] = e.limit(ch)
+		}
+	}
 	status := func(exiting bool) {
-		e.Log.Status(running[store.Local], e.limit(store.Local), running[store.Remote], e.limit(store.Remote), exiting)
+		e.Log.Status(running[store.Local], limits[store.Local], running[store.Remote], limits[store.Remote], exiting)
 	}
 
 	var runErr error
 	for runErr == nil {
 		started := false
+		readLimits()
 		for _, ch := range channels {
-			free := e.limit(ch) - running[ch]
+			free := limits[ch] - running[ch]
 			if free <= 0 {
 				continue
 			}
@@ -192,7 +200,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		wait := maxWait
 		now := e.now()
 		for _, ch := range channels {
-			if e.limit(ch)-running[ch] <= 0 {
+			if limits[ch]-running[ch] <= 0 {
 				continue
 			}
 			next, ok, err := e.DB.NextDue(ch, skip)
@@ -231,6 +239,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 
 	// Stop: start nothing new, let the deliveries under way finish.
+	readLimits()
 	status(true)
 	grace := e.ShutdownGrace
 	if grace == 0 {
