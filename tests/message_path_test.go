@@ -275,3 +275,39 @@ func TestDatabytesLimit(t *testing.T) {
 		t.Fatalf("delivered the wrong message:\n%s", b)
 	}
 }
+
+// Control files are read live: a change applies to the next connection
+// without a restart, and a broken file is reported with its name and line
+// while the last good value stays in force.
+func TestControlFilesAreLive(t *testing.T) {
+	root, addr, acct := setupRoot(t, "", map[string]string{"me": "localhost\n", "databytes": "1000\n"})
+	d := startDaemon(t, root, addr, acct)
+	dataOf := func(n int) string {
+		return "Subject: size\r\n\r\n" + strings.Repeat("x", n) + "\r\n.\r\n"
+	}
+	try := func(n int) string {
+		t.Helper()
+		s := dialSMTP(t, addr)
+		s.send("HELO test\r\n")
+		s.send("MAIL FROM:<a@example.org>\r\n")
+		s.send("RCPT TO:<u@localhost>\r\n")
+		s.expect2("DATA\r\n", "354")
+		return s.send(dataOf(n))
+	}
+	if got := try(2000); !strings.HasPrefix(got, "552 ") {
+		t.Fatalf("2000 bytes with databytes 1000: %q", got)
+	}
+	databytes := filepath.Join(root, "control", "databytes")
+	// A different size makes the change visible even within one mtime tick.
+	write(t, databytes, "12x\n")
+	if got := try(2000); !strings.HasPrefix(got, "552 ") {
+		t.Fatalf("a broken databytes did not keep the last good value: %q", got)
+	}
+	waitFor(t, "the warning naming the file and line", 10*time.Second, func() bool {
+		return strings.Contains(d.log.String(), databytes+" line 1")
+	})
+	write(t, databytes, "50000\n")
+	if got := try(2000); !strings.HasPrefix(got, "250 ") {
+		t.Fatalf("after databytes was raised: %q", got)
+	}
+}
