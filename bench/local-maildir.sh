@@ -12,6 +12,7 @@
 #   bench/local-maildir.sh [RUNS]       # default 3; prints each run and the median ratio
 set -eu
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 runs=${1:-3}
 msgs=${MSGS:-5000}
 sessions=${SESSIONS:-20}
@@ -19,43 +20,19 @@ size=${SIZE:-4096}
 gq_port=2626
 work=/tmp/gqmail-bench
 
-[ "$(id -u)" = 0 ] || { echo "local-maildir.sh: run as root (it installs and starts Postfix, and makes users)" >&2; exit 1; }
-scripts/install-test-deps
-command -v smtp-source >/dev/null || PATH=$PATH:/usr/sbin
-
-for u in qmaild benchgq benchpf; do
+bench_setup local-maildir.sh "$work"
+for u in benchgq benchpf; do
 	id "$u" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$u"
 done
+postfix_restart home_mailbox=Maildir/ relayhost=
 
-rm -rf "$work"
-mkdir -p "$work/bin"
-chmod 755 "$work" "$work/bin"
-go build -o "$work/bin/" ./cmd/qmaild
-
-# Postfix: local only, Maildir delivery, listening on 127.0.0.1:25.
-postfix stop >/dev/null 2>&1 || true
-postconf -e inet_interfaces=loopback-only inet_protocols=ipv4 mydestination=localhost \
-	myhostname=localhost home_mailbox=Maildir/ maillog_file=/var/log/postfix.log relayhost=
-newaliases
-postfix start >/dev/null 2>&1
-
-# gqmail: a root install delivering to ./Maildir/.
-root=$work/root
-mkdir -p "$root/control"
-printf 'localhost\n' > "$root/control/me"
-printf 'localhost\n' > "$root/control/locals"
-printf 'localhost\n' > "$root/control/rcpthosts"
-printf '[smtp]\nlisten = ["127.0.0.1:%s"]\n[delivery]\ndefaultdelivery = "./Maildir/"\n' "$gq_port" > "$root/qmail.toml"
-"$work/bin/qmaild" --root "$root" 2> "$work/qmaild.log" &
-gq_pid=$!
-trap 'kill $gq_pid 2>/dev/null; postfix stop >/dev/null 2>&1 || true' EXIT
-sleep 1
-
-now() { date +%s.%N; }
+for f in me locals rcpthosts; do printf 'localhost\n' > "$work/root/control/$f"; done
+printf '[smtp]\nlisten = ["127.0.0.1:%s"]\n[delivery]\ndefaultdelivery = "./Maildir/"\n' "$gq_port" > "$work/root/qmail.toml"
+start_gqmail "$work"
 
 count() { ls -f "$1" 2>/dev/null | grep -vc '^\.' || true; }
 
-# fresh_maildir USER: an empty ~/Maildir for USER.
+# fresh_maildir USER: an empty ~/Maildir for USER; prints its new/.
 fresh_maildir() {
 	home=$(getent passwd "$1" | cut -d: -f6)
 	rm -rf "$home/Maildir"
@@ -73,19 +50,7 @@ run_one() {
 		[ "$(date +%s)" -lt "$deadline" ] || { echo "timed out: $(count "$new") of $msgs delivered" >&2; exit 1; }
 		sleep 0.05
 	done
-	end=$(now)
-	echo "$msgs $start $end" | awk '{ printf "%.1f\n", $1 / ($3 - $2) }'
+	rate "$msgs" "$start" "$(now)"
 }
 
-ratios=""
-i=1
-while [ "$i" -le "$runs" ]; do
-	gq=$(run_one "$gq_port" benchgq)
-	pf=$(run_one 25 benchpf)
-	ratio=$(echo "$gq $pf" | awk '{ printf "%.2f", $1 / $2 }')
-	echo "run $i: gqmail $gq msg/s, postfix $pf msg/s, ratio $ratio"
-	ratios="$ratios $ratio"
-	i=$((i + 1))
-done
-median=$(echo "$ratios" | tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
-echo "median ratio gqmail/postfix over $runs runs: $median"
+compare "$runs" "run_one $gq_port benchgq" "run_one 25 benchpf"
