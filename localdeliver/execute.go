@@ -39,20 +39,8 @@ func (c *childDeliverer) deliver(j *job) *Response {
 	if err != nil {
 		return fromError(err)
 	}
-	if target.Name == "" && j.Dash != "" {
-		return fromError(dotqmail.NoMailbox())
-	}
-	contents, xBit := target.Contents, target.ForwardOnly
-	if len(contents) == 0 {
-		// Missing (for a user's own address) or empty: the default
-		// delivery, and the x bit no longer matters.
-		contents, xBit = []byte(j.DefaultDelivery+"\n"), false
-	}
-	instrs, _, err := dotqmail.Parse(contents)
+	instrs, err := target.Instructions(j.Dash, j.DefaultDelivery)
 	if err != nil {
-		return fromError(err)
-	}
-	if err := dotqmail.CheckForwardOnly(instrs, xBit); err != nil {
 		return fromError(err)
 	}
 	newSender, err := dotqmail.NewSender(fsys, j.Sender, j.Local, j.Domain, j.Dash, j.Ext)

@@ -56,14 +56,12 @@ func (a *app) usersShow(out io.Writer, address string) error {
 		fmt.Fprintf(out, "delivery: %s\n", verdict(err))
 		return nil
 	}
-	contents := target.Contents
 	switch {
 	case target.Name == "" && id.Dash != "":
-		fmt.Fprintf(out, "dot-qmail: none\ndelivery: %s\n", verdict(dotqmail.NoMailbox()))
-		return nil
+		fmt.Fprintln(out, "dot-qmail: none")
 	case target.Name == "":
 		fmt.Fprintf(out, "dot-qmail: none, so the default delivery %s\n", cfg.Delivery.DefaultDelivery)
-	case len(contents) == 0:
+	case target.UsesDefault():
 		fmt.Fprintf(out, "dot-qmail: %s (empty, so the default delivery %s)\n", target.Name, cfg.Delivery.DefaultDelivery)
 	default:
 		fmt.Fprintf(out, "dot-qmail: %s\n", target.Name)
@@ -71,14 +69,7 @@ func (a *app) usersShow(out io.Writer, address string) error {
 	if target.HasDefault {
 		fmt.Fprintf(out, "DEFAULT: %s\n", target.Default)
 	}
-	xBit := target.ForwardOnly
-	if len(contents) == 0 {
-		contents, xBit = []byte(cfg.Delivery.DefaultDelivery+"\n"), false
-	}
-	instrs, _, err := dotqmail.Parse(contents)
-	if err == nil {
-		err = dotqmail.CheckForwardOnly(instrs, xBit)
-	}
+	instrs, err := target.Instructions(id.Dash, cfg.Delivery.DefaultDelivery)
 	if err != nil {
 		fmt.Fprintf(out, "delivery: %s\n", verdict(err))
 		return nil
