@@ -35,7 +35,7 @@ func encodeJob(j *job) [][]byte {
 
 func decodeJob(f [][]byte) (*job, error) {
 	if len(f) != 9 {
-		return nil, errBadFrame
+		return nil, frame.ErrMalformed
 	}
 	j := &job{Sender: string(f[6]), DefaultDelivery: string(f[7]), Message: f[8]}
 	j.User, j.Home, j.Local, j.Dash, j.Ext, j.Domain = string(f[0]), string(f[1]), string(f[2]), string(f[3]), string(f[4]), string(f[5])

@@ -141,11 +141,11 @@ func (h *Helper) deliver(req *Request) *Response {
 
 func decodeRequest(f [][]byte) (uint64, *Request, error) {
 	if len(f) != 4 {
-		return 0, nil, errBadFrame
+		return 0, nil, frame.ErrMalformed
 	}
 	id, ok := frame.GetU64(f[0])
 	if !ok {
-		return 0, nil, errBadFrame
+		return 0, nil, frame.ErrMalformed
 	}
 	return id, &Request{Recipient: string(f[1]), Sender: string(f[2]), Message: f[3]}, nil
 }

@@ -18,12 +18,8 @@ import (
 // Identity says who delivers mail for one address and which .qmail file
 // they read, as qmail-lspawn and qmail-getpw decide it.
 type Identity struct {
-	User string
-	UID  int
-	GID  int
-	Home string
-	Dash string
-	Ext  string
+	// Assignment is the user, ids, home and .qmail name parts.
+	store.Assignment
 	// Local and Domain are the recipient split at its last "@".
 	Local  string
 	Domain string
@@ -76,7 +72,7 @@ func (r *Resolver) Resolve(recipient string) (Identity, error) {
 			return Identity{}, outcome.TemporaryErr(err, "Trouble reading users/assign.db: %v. (#4.3.0)", err)
 		}
 		if ok {
-			id.User, id.UID, id.GID, id.Home, id.Dash, id.Ext = a.User, a.UID, a.GID, a.Home, a.Dash, a.Ext
+			id.Assignment = a
 			id.Source = "users/assign"
 			return checkRoot(id)
 		}

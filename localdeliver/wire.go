@@ -9,8 +9,6 @@ import (
 // The daemon, the helper and the delivery children talk in frames
 // (internal/frame).
 
-var errBadFrame = frame.ErrMalformed
-
 // Request asks for one local delivery. It is all the daemon may say: the
 // helper decides who the recipient is.
 type Request struct {
@@ -56,11 +54,11 @@ func encodeResponse(id uint64, r *Response) [][]byte {
 
 func decodeResponse(fields [][]byte) (uint64, *Response, error) {
 	if len(fields) < 4 || len(fields[1]) != 1 {
-		return 0, nil, errBadFrame
+		return 0, nil, frame.ErrMalformed
 	}
 	id, ok := frame.GetU64(fields[0])
 	if !ok {
-		return 0, nil, errBadFrame
+		return 0, nil, frame.ErrMalformed
 	}
 	r := &Response{Status: Status(fields[1][0]), Text: string(fields[2]), NewSender: string(fields[3])}
 	switch r.Status {

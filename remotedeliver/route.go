@@ -43,7 +43,7 @@ func (d *Deliverer) targets(ctx context.Context, domain string) ([]target, error
 		}
 		addrs, err := d.Resolver.Addrs(ctx, relay)
 		if err != nil || len(addrs) == 0 {
-			return nil, dnsFailure(relay, err, len(addrs) == 0)
+			return nil, dnsFailure(relay, err)
 		}
 		var out []target
 		for _, a := range addrs {
@@ -57,12 +57,12 @@ func (d *Deliverer) targets(ctx context.Context, domain string) ([]target, error
 
 	mxs, err := d.Resolver.MX(ctx, domain)
 	if err != nil {
-		return nil, dnsFailure(domain, err, false)
+		return nil, dnsFailure(domain, err)
 	}
 	if len(mxs) == 0 {
 		addrs, err := d.Resolver.Addrs(ctx, domain)
 		if err != nil || len(addrs) == 0 {
-			return nil, dnsFailure(domain, err, true)
+			return nil, dnsFailure(domain, err)
 		}
 		var out []target
 		for _, a := range addrs {
@@ -118,7 +118,7 @@ func (d *Deliverer) shuffleTies(mxs []*dns.MX) {
 	}
 }
 
-func dnsFailure(name string, err error, noAddrs bool) error {
+func dnsFailure(name string, err error) error {
 	var temp *tempDNSError
 	switch {
 	case errors.As(err, &temp):

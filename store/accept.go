@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -111,17 +112,13 @@ func readBody(tx *bolt.Tx, id MsgID) []byte {
 	var out []byte
 	c := tx.Bucket(bucketBodies).Cursor()
 	prefix := msgKey(id)
-	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		out = append(out, v...)
 	}
 	if out == nil {
 		out = []byte{}
 	}
 	return out
-}
-
-func hasPrefix(k, prefix []byte) bool {
-	return len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix)
 }
 
 // Envelope returns the stored envelope of message id.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -152,7 +153,7 @@ func recipientsTx(tx *bolt.Tx, id MsgID) ([]RecipientState, error) {
 	var all []RecipientState
 	c := tx.Bucket(bucketRcpts).Cursor()
 	prefix := msgKey(id)
-	for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		ref, ok := parseRcptKey(k)
 		if !ok {
 			return nil, fmt.Errorf("message %d: malformed recipient key %x", id, k)
@@ -182,7 +183,7 @@ func deleteMessageTx(tx *bolt.Tx, id MsgID, all []RecipientState) error {
 	prefix := msgKey(id)
 	var keys [][]byte
 	c := bodies.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		keys = append(keys, append([]byte(nil), k...))
 	}
 	for _, k := range keys {

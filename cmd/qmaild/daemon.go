@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -74,9 +73,7 @@ func currentOwner() (*layout.Owner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot find the current user: %w", err)
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return &layout.Owner{User: u.Username, UID: uid, GID: gid}, nil
+	return layout.OwnerOf(u)
 }
 
 func lookupOwner(name string) (*layout.Owner, error) {
@@ -84,12 +81,11 @@ func lookupOwner(name string) (*layout.Owner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon user %q (qmail.toml [users] daemon): %w; create it (useradd -r -s /usr/sbin/nologin %s) or name another", name, err, name)
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if uid == 0 {
-		return nil, fmt.Errorf("daemon user %q has uid 0; the daemon must not keep root", name)
+	o, err := layout.OwnerOf(u)
+	if err == nil && o.UID == 0 {
+		err = fmt.Errorf("daemon user %q has uid 0; the daemon must not keep root", name)
 	}
-	return &layout.Owner{User: u.Username, UID: uid, GID: gid}, nil
+	return o, err
 }
 
 func runDaemon(root string) error {
@@ -156,12 +152,14 @@ func ensureAlias(s *setup) error {
 			"create it with useradd -r -d %s -s /usr/sbin/nologin %s", s.cfg.Users.Alias, filepath.Join(s.paths.Root, "alias"), s.cfg.Users.Alias)
 		return nil
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if uid == 0 {
+	o, err := layout.OwnerOf(u)
+	if err != nil {
+		return err
+	}
+	if o.UID == 0 {
 		return fmt.Errorf("alias account %q has uid 0; qmail never delivers as root", u.Username)
 	}
-	return layout.EnsureAlias(u.HomeDir, &layout.Owner{User: u.Username, UID: uid, GID: gid}, s.cfg.Users.Postmaster)
+	return layout.EnsureAlias(u.HomeDir, o, s.cfg.Users.Postmaster)
 }
 
 // listenAddrs are this host's addresses for the best-MX check: the

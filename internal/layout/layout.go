@@ -20,7 +20,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/gqmail/gqmail/store"
@@ -63,6 +65,20 @@ type Owner struct {
 	User string
 	UID  int
 	GID  int
+}
+
+// OwnerOf gives the account's numeric ids, refusing ids that are not
+// numbers.
+func OwnerOf(u *user.User) (*Owner, error) {
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return nil, fmt.Errorf("account %s has uid %q", u.Username, u.Uid)
+	}
+	gid, err := strconv.Atoi(u.Gid)
+	if err != nil {
+		return nil, fmt.Errorf("account %s has gid %q", u.Username, u.Gid)
+	}
+	return &Owner{User: u.Username, UID: uid, GID: gid}, nil
 }
 
 // Options say what to create.
