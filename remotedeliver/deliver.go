@@ -46,10 +46,13 @@ type Deliverer struct {
 	Port int
 	TLS  TLSPolicy
 	// LocalAddrs are this host's addresses, for the best-MX check; the
-	// interfaces' addresses when nil.
+	// interfaces' addresses when nil. Read at the first delivery.
 	LocalAddrs []netip.Addr
 	// Shuffle orders MX hosts of equal preference; math/rand when nil.
 	Shuffle func(n int, swap func(i, j int))
+
+	mineOnce sync.Once
+	mine     map[netip.Addr]bool
 }
 
 func (d *Deliverer) port() int {

@@ -153,19 +153,30 @@ func (d *Deliverer) notMe(ts []target) ([]target, error) {
 	return out, nil
 }
 
+// localAddrs is the set of this host's addresses, made at the first
+// delivery from LocalAddrs or, when that is nil, the interfaces.
 func (d *Deliverer) localAddrs() map[netip.Addr]bool {
-	mine := map[netip.Addr]bool{}
-	list := d.LocalAddrs
-	if list == nil {
-		ifaddrs, _ := net.InterfaceAddrs()
-		for _, a := range ifaddrs {
-			if p, err := netip.ParsePrefix(a.String()); err == nil {
-				list = append(list, p.Addr())
-			}
+	d.mineOnce.Do(func() {
+		list := d.LocalAddrs
+		if list == nil {
+			list = InterfaceAddrs()
+		}
+		d.mine = map[netip.Addr]bool{}
+		for _, a := range list {
+			d.mine[a.Unmap()] = true
+		}
+	})
+	return d.mine
+}
+
+// InterfaceAddrs lists the addresses of this host's network interfaces.
+func InterfaceAddrs() []netip.Addr {
+	var out []netip.Addr
+	ifaddrs, _ := net.InterfaceAddrs()
+	for _, a := range ifaddrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().Unmap())
 		}
 	}
-	for _, a := range list {
-		mine[a.Unmap()] = true
-	}
-	return mine
+	return out
 }

@@ -165,13 +165,7 @@ func ensureAlias(s *setup) error {
 // listenAddrs are this host's addresses for the best-MX check: the
 // interfaces' addresses and the ones the daemon listens on.
 func listenAddrs(ls []net.Listener) []netip.Addr {
-	var out []netip.Addr
-	ifaddrs, _ := net.InterfaceAddrs()
-	for _, a := range ifaddrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil {
-			out = append(out, p.Addr())
-		}
-	}
+	out := remotedeliver.InterfaceAddrs()
 	for _, l := range ls {
 		if ap, err := netip.ParseAddrPort(l.Addr().String()); err == nil && !ap.Addr().IsUnspecified() {
 			out = append(out, ap.Addr().Unmap())
