@@ -185,7 +185,6 @@ func (s *Server) submit(uid int, f [][]byte) (string, string, store.MsgID) {
 		s.Log.Warning("submission socket: unable to queue message from uid %d: %v", uid, err)
 		return "Z", "qq write error or disk full (#4.3.0)", 0
 	}
-	s.Log.NewMsg(uint64(id))
-	s.Log.InfoMsg(uint64(id), int64(len(msg.Body)), msg.Sender, fmt.Sprintf("qp %d uid %d", id, uid))
+	s.Log.Queued(uint64(id), int64(len(msg.Body)), msg.Sender, uid)
 	return "K", fmt.Sprintf("ok %d qp %d", time.Now().Unix(), id), id
 }

@@ -284,8 +284,7 @@ func (ss *session) Data(r io.Reader) error {
 		}
 		return reply(451, "qq write error or disk full (#4.3.0)")
 	}
-	ss.srv.Log.NewMsg(uint64(id))
-	ss.srv.Log.InfoMsg(uint64(id), int64(len(body)), ss.sender, fmt.Sprintf("qp %d uid %d", id, os.Getuid()))
+	ss.srv.Log.Queued(uint64(id), int64(len(body)), ss.sender, os.Getuid())
 	// go-smtp answers a nil error with its own text; an "error" with code
 	// 250 is how a backend chooses the text of the success reply.
 	return reply(250, fmt.Sprintf("ok %d qp %d", now.Unix(), id))

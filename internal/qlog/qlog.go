@@ -88,10 +88,13 @@ func (l *Logger) NewMsg(id uint64) {
 	l.emit(fmt.Sprintf("new msg %d", id), field{"event", "new msg"}, field{"msg", id})
 }
 
-// InfoMsg logs a queued message's size, sender and origin.
-func (l *Logger) InfoMsg(id uint64, bytes int64, from, origin string) {
-	l.emit(fmt.Sprintf("info msg %d: bytes %d from <%s> %s", id, bytes, Safe(from), origin),
-		field{"event", "info msg"}, field{"msg", id}, field{"bytes", bytes}, field{"from", from}, field{"origin", origin})
+// Queued logs a message a frontend queued, as qmail-send does when it
+// first sees one: "new msg", then "info msg" with its size, sender, and
+// the uid that queued it.
+func (l *Logger) Queued(id uint64, bytes int64, from string, uid int) {
+	l.NewMsg(id)
+	l.emit(fmt.Sprintf("info msg %d: bytes %d from <%s> qp %d uid %d", id, bytes, Safe(from), id, uid),
+		field{"event", "info msg"}, field{"msg", id}, field{"bytes", bytes}, field{"from", from}, field{"uid", uid})
 }
 
 // Starting logs the start of delivery n of message id to rcpt.

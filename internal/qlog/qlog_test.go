@@ -17,8 +17,7 @@ func fixed(format string) (*Logger, *bytes.Buffer) {
 
 func TestPlainLinesUseQmailVocabulary(t *testing.T) {
 	l, buf := fixed("plain")
-	l.NewMsg(12)
-	l.InfoMsg(12, 345, "a@b", "qp 12 uid 1000")
+	l.Queued(12, 345, "a@b", 1000)
 	l.Starting(1, 12, "local", "joe@localhost")
 	l.Delivery(1, "success", "did 0+0+1\n")
 	l.Delivery(2, "deferral", "Unable to chdir to maildir. (#4.2.1)\n")
