@@ -118,19 +118,18 @@ type connParams struct {
 // wrap reads the controls for a new connection.
 func (s *Server) wrap(c net.Conn) (*qmailConn, error) {
 	p := &connParams{remoteHost: "unknown"}
-	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-		p.remoteIP = ap.Addr().Unmap()
-	}
-	p.relay = s.Config.MayRelay(p.remoteIP)
 	if sc, ok := c.(*StdioConn); ok {
+		// tcpserver's environment says who the client is and whether
+		// it may relay; qmail.toml's relay_from does not apply.
 		p.remoteIP, _ = netip.ParseAddr(sc.RemoteIP)
 		p.remoteHost, p.localHost = sc.RemoteHost, sc.LocalHost
 		p.relay, p.relayAppend = sc.Relay, sc.RelayAppend
+	} else {
+		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+			p.remoteIP = ap.Addr().Unmap()
+		}
+		p.relay = s.Config.MayRelay(p.remoteIP)
 	}
-	return s.wrapWith(c, p)
-}
-
-func (s *Server) wrapWith(c net.Conn, p *connParams) (*qmailConn, error) {
 	greeting, ok := s.Controls.SMTPGreeting()
 	if !ok {
 		return nil, errors.New("neither control/smtpgreeting nor control/me exists")
