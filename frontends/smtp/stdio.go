@@ -26,7 +26,6 @@ type StdioConn struct {
 	RelayAppend string
 
 	closeOnce sync.Once
-	closed    chan struct{}
 }
 
 // StdioFromEnv builds a StdioConn from stdin, stdout and the environment
@@ -53,14 +52,11 @@ func StdioFromEnv(getenv func(string) (string, bool)) *StdioConn {
 func (c *StdioConn) Read(p []byte) (int, error)  { return c.In.Read(p) }
 func (c *StdioConn) Write(p []byte) (int, error) { return c.Out.Write(p) }
 
-// Close closes both descriptors once and wakes ServeConn.
+// Close closes both descriptors, once.
 func (c *StdioConn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		err = errors.Join(c.In.Close(), c.Out.Close())
-		if c.closed != nil {
-			close(c.closed)
-		}
 	})
 	return err
 }
