@@ -64,12 +64,6 @@ func makeHome(t *testing.T, dir string, acct account, files map[string]string) {
 	chownTree(t, dir, acct)
 }
 
-// deliveryLog follows the daemon's log: for each recipient, the results
-// of its deliveries in order ("success: did_1+0+0/", "failure: ...").
-type deliveryLog struct {
-	text string
-}
-
 var (
 	startingRE = regexp.MustCompile(`starting delivery (\d+): msg \d+ to (local|remote) (\S+)`)
 	resultRE   = regexp.MustCompile(`delivery (\d+): (success|failure|deferral): (.*)`)
