@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Max bounds one frame: the largest message plus room for its envelope.
@@ -56,6 +57,27 @@ func uvarintLen(v uint64) int {
 // io.EOF means the peer closed the stream between frames.
 func Read(r *bufio.Reader) ([][]byte, error) { return ReadLimit(r, Max) }
 
+// firstChunk is what readBody allocates before any of the body arrived.
+const firstChunk = 64 << 10
+
+// readBody reads n bytes. It grows its buffer as the bytes arrive, at most
+// doubling it, so a header that claims a large frame and is followed by
+// nothing costs a small allocation, not n bytes.
+func readBody(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, min(n, firstChunk))
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(n-len(buf), cap(buf)))
+		}
+		end := min(n, cap(buf))
+		if _, err := io.ReadFull(r, buf[len(buf):end]); err != nil {
+			return nil, err
+		}
+		buf = buf[:end]
+	}
+	return buf, nil
+}
+
 // ErrTooLarge is returned by ReadLimit for a frame over its limit.
 var ErrTooLarge = errors.New("frame is too large")
 
@@ -69,8 +91,8 @@ func ReadLimit(r *bufio.Reader, limit int) ([][]byte, error) {
 	if int64(n) > int64(min(limit, Max)) {
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, n, min(limit, Max))
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
+	buf, err := readBody(r, int(n))
+	if err != nil {
 		return nil, fmt.Errorf("frame of %d bytes: %w", n, err)
 	}
 	var fields [][]byte

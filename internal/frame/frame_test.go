@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
+	"runtime"
 	"testing"
 )
 
@@ -71,4 +73,36 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("re-read: %v", err)
 		}
 	})
+}
+
+// A header that claims a huge frame followed by a few bytes must fail on
+// the short read without allocating the claimed size.
+func TestShortFrameDoesNotAllocateItsClaim(t *testing.T) {
+	data := []byte{0x40, 0, 0, 0, 1, 'x'} // claims 1 GiB
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.TotalAlloc
+	_, err := Read(bufio.NewReader(bytes.NewReader(data)))
+	runtime.ReadMemStats(&ms)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("Read of a truncated frame: %v, want unexpected EOF", err)
+	}
+	if got := ms.TotalAlloc - before; got > 1<<20 {
+		t.Errorf("a truncated frame claiming 1 GiB allocated %d bytes", got)
+	}
+}
+
+func TestLargeFrameRoundTrip(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 300_000) // 4.8 MB, several growth steps
+	var buf bytes.Buffer
+	if err := Write(bufio.NewWriter(&buf), []byte("a"), big); err != nil {
+		t.Fatal(err)
+	}
+	fields, err := Read(bufio.NewReader(&buf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fields) != 2 || !bytes.Equal(fields[1], big) {
+		t.Fatalf("got %d fields, second of %d bytes", len(fields), len(fields[1]))
+	}
 }
