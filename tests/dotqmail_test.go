@@ -252,42 +252,28 @@ servers = ["127.0.0.1:9"]
 			}
 		}},
 		{".qmail-ext", userA + "-ext@localhost", "s@example.org", msg("token-ext"), "success", func(t *testing.T) {
-			if !strings.Contains(readFile(t, filepath.Join(hA, "mbox-ext")), "token-ext") {
-				t.Error("not in mbox-ext")
-			}
+			wantIn(t, filepath.Join(hA, "mbox-ext"), "token-ext", "not in mbox-ext")
 		}},
 		{"an uppercase local part", "GQ3A-Upper@localhost", "s@example.org", msg("token-upper"), "success", func(t *testing.T) {
-			if !strings.Contains(readFile(t, filepath.Join(hA, "mbox-upper")), "token-upper") {
-				t.Error("not in mbox-upper")
-			}
+			wantIn(t, filepath.Join(hA, "mbox-upper"), "token-upper", "not in mbox-upper")
 		}},
 		{".qmail-foo-default beats .qmail-default", userA + "-foo-bar@localhost", "s@example.org", msg("token-foobar"), "success", func(t *testing.T) {
-			if !strings.Contains(readFile(t, filepath.Join(hA, "mbox-foo-default")), "token-foobar") {
-				t.Error("not in mbox-foo-default")
-			}
+			wantIn(t, filepath.Join(hA, "mbox-foo-default"), "token-foobar", "not in mbox-foo-default")
 		}},
 		{".qmail-default catches the rest", userA + "-anything@localhost", "s@example.org", msg("token-anything"), "success", func(t *testing.T) {
-			if !strings.Contains(readFile(t, filepath.Join(hA, "mbox-default")), "token-anything") {
-				t.Error("not in mbox-default")
-			}
+			wantIn(t, filepath.Join(hA, "mbox-default"), "token-anything", "not in mbox-default")
 		}},
 		{"an empty .qmail is the default delivery", userC + "@localhost", "s@example.org", msg("token-empty"), "success", func(t *testing.T) {
-			if !strings.Contains(readFile(t, filepath.Join(hC, "Mailbox")), "token-empty") {
-				t.Error("not in ~/Mailbox")
-			}
+			wantIn(t, filepath.Join(hC, "Mailbox"), "token-empty", "not in ~/Mailbox")
 		}},
 		{"no .qmail is the default delivery", userB + "@localhost", "s@example.org", msg("token-noqmail"), "success", func(t *testing.T) {
-			if !strings.Contains(readFile(t, filepath.Join(hB, "Mailbox")), "token-noqmail") {
-				t.Error("not in ~/Mailbox")
-			}
+			wantIn(t, filepath.Join(hB, "Mailbox"), "token-noqmail", "not in ~/Mailbox")
 		}},
 		{"a forward to a remote address", userA + "-remote@localhost", "s@example.org", msg("token-remote"), "success: did_0+1+0", func(t *testing.T) {
 			d.waitResult(t, "x@remote.example")
 		}},
 		{"a program exiting 0", userA + "-exit0@localhost", "s@example.org", msg("token-exit0"), "success: did_1+0+1", func(t *testing.T) {
-			if !strings.Contains(readFile(t, filepath.Join(hA, "mbox-after0")), "token-exit0") {
-				t.Error("the line after exit 0 did not run")
-			}
+			wantIn(t, filepath.Join(hA, "mbox-after0"), "token-exit0", "the line after exit 0 did not run")
 		}},
 		{"a program exiting 99", userA + "-exit99@localhost", "s@example.org", msg("token-exit99"), "success: did_0+0+1", func(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(hA, "mbox-after99")); err == nil {
@@ -327,9 +313,7 @@ servers = ["127.0.0.1:9"]
 			}
 		}},
 		{"a home owned by someone else is not used; alias is", userOther + "@localhost", "s@example.org", msg("token-other"), "success", func(t *testing.T) {
-			if !strings.Contains(readFile(t, filepath.Join(hAlias, "aliasbox")), "token-other") {
-				t.Error("not in ~alias/aliasbox")
-			}
+			wantIn(t, filepath.Join(hAlias, "aliasbox"), "token-other", "not in ~alias/aliasbox")
 			if _, err := os.Stat(filepath.Join(hOther, "Mailbox")); err == nil {
 				t.Error("delivered into a home the user does not own")
 			}
@@ -433,4 +417,12 @@ func pgrepHelper(t *testing.T, root string) []int {
 		}
 	}
 	return pids
+}
+
+// wantIn fails t with what when the file at path does not hold token.
+func wantIn(t *testing.T, path, token, what string) {
+	t.Helper()
+	if !strings.Contains(readFile(t, path), token) {
+		t.Error(what)
+	}
 }

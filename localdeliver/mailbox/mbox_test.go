@@ -184,19 +184,28 @@ func TestMboxNotTruncatedWhenUnlocked(t *testing.T) {
 	}
 }
 
-func TestMboxLockTimeout(t *testing.T) {
-	path := filepath.Join(scratch(t), "Mailbox")
-	holder, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+// lockedMbox creates path and holds an exclusive flock on it, as another
+// mail program appending to the mbox would; closing the file releases it.
+func lockedMbox(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer holder.Close()
-	if err := syscall.Flock(int(holder.Fd()), syscall.LOCK_EX); err != nil {
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
 		t.Fatal(err)
 	}
+	return f
+}
+
+func TestMboxLockTimeout(t *testing.T) {
+	path := filepath.Join(scratch(t), "Mailbox")
+	holder := lockedMbox(t, path)
+	defer holder.Close()
 	m := Mbox{LockTimeout: 150 * time.Millisecond}
 	start := time.Now()
-	err = m.Append(context.Background(), path, testEnv, []byte("x\n"))
+	err := m.Append(context.Background(), path, testEnv, []byte("x\n"))
 	wantFailure(t, err, "File has been locked for 30 seconds straight. (#4.3.0)")
 	if waited := time.Since(start); waited < 150*time.Millisecond {
 		t.Errorf("gave up after %v, want at least 150ms", waited)
@@ -208,13 +217,7 @@ func TestMboxLockTimeout(t *testing.T) {
 
 func TestMboxWaitsForLockRelease(t *testing.T) {
 	path := filepath.Join(scratch(t), "Mailbox")
-	holder, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Flock(int(holder.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
+	holder := lockedMbox(t, path)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		time.Sleep(100 * time.Millisecond)
@@ -232,18 +235,12 @@ func TestMboxWaitsForLockRelease(t *testing.T) {
 
 func TestMboxLockWaitEndsWithContext(t *testing.T) {
 	path := filepath.Join(scratch(t), "Mailbox")
-	holder, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
+	holder := lockedMbox(t, path)
 	defer holder.Close()
-	if err := syscall.Flock(int(holder.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	var m Mbox
-	err = m.Append(ctx, path, testEnv, []byte("x\n"))
+	err := m.Append(ctx, path, testEnv, []byte("x\n"))
 	wantFailure(t, err, "Unable to lock "+path+": context deadline exceeded. (#4.3.0)")
 }
 
