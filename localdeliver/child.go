@@ -1,7 +1,6 @@
 package localdeliver
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -13,47 +12,53 @@ import (
 )
 
 // A delivery child is a process running with one user's uid and gid (the
-// helper starts it with those credentials). It reads jobs from stdin, one
-// frame each, performs them one at a time as that user, and writes one
-// response frame per job to stdout. It serves any number of jobs, all for
-// its own uid; it exits at the end of its input.
+// helper starts it with those credentials). It reads jobs from its socket
+// to the helper, one frame each, performs them one at a time as that user,
+// and answers each with one result frame. It serves any number of jobs,
+// all for its own uid; it exits when the helper closes the socket.
 
 // job is one delivery handed to a child.
 type job struct {
 	Identity
 	Sender          string
 	DefaultDelivery string
-	Message         []byte
+	// Message is the message, or its first part when Rest is set.
+	Message []byte
+	// Rest holds the rest of the message, from its start.
+	Rest *os.File
 }
 
 func encodeJob(j *job) [][]byte {
 	return [][]byte{
-		[]byte(j.User), []byte(j.Home), []byte(j.Local), []byte(j.Dash), []byte(j.Ext),
+		[]byte(tagJob), []byte(j.User), []byte(j.Home), []byte(j.Local), []byte(j.Dash), []byte(j.Ext),
 		[]byte(j.Domain), []byte(j.Sender), []byte(j.DefaultDelivery), j.Message,
 	}
 }
 
-func decodeJob(f [][]byte) (*job, error) {
+func decodeJob(fields [][]byte) (*job, error) {
+	f, err := checkTag(fields, tagJob, 9)
+	if err != nil {
+		return nil, err
+	}
 	if len(f) != 9 {
-		return nil, frame.ErrMalformed
+		return nil, fmt.Errorf("%w: %q with %d fields", frame.ErrMalformed, tagJob, len(f))
 	}
 	j := &job{Sender: string(f[6]), DefaultDelivery: string(f[7]), Message: f[8]}
 	j.User, j.Home, j.Local, j.Dash, j.Ext, j.Domain = string(f[0]), string(f[1]), string(f[2]), string(f[3]), string(f[4]), string(f[5])
 	return j, nil
 }
 
-// RunChild is the main loop of a delivery child: jobs from in, responses
-// to out. It refuses to run as root.
-func RunChild(in io.Reader, out io.Writer) error {
+// RunChild is the main loop of a delivery child: jobs from conn, one
+// result each back. It refuses to run as root.
+func RunChild(conn *frame.Conn) error {
 	if os.Geteuid() == 0 || os.Getuid() == 0 {
 		return errors.New("delivery child refuses to run as root")
 	}
-	r, w := bufio.NewReader(in), bufio.NewWriter(out)
 	// The host name goes into every maildir file name; read it once.
 	host, _ := os.Hostname()
 	c := &childDeliverer{maildir: &mailbox.Maildir{Host: host}, mbox: &mailbox.Mbox{}}
 	for {
-		fields, err := frame.Read(r)
+		fields, rest, err := conn.Read()
 		if err == io.EOF {
 			return nil
 		}
@@ -62,10 +67,18 @@ func RunChild(in io.Reader, out io.Writer) error {
 		}
 		j, err := decodeJob(fields)
 		if err != nil {
+			var v *versionError
+			if errors.As(err, &v) {
+				conn.Write(nil, []byte(tagVersion), []byte(tagJob))
+			}
 			return fmt.Errorf("delivery child: %w", err)
 		}
+		j.Rest = rest
 		resp := c.deliver(j)
-		if err := frame.Write(w, encodeResponse(0, resp)...); err != nil {
+		if rest != nil {
+			rest.Close()
+		}
+		if err := conn.Write(nil, encodeResult(nil, resp)...); err != nil {
 			return fmt.Errorf("delivery child: writing result: %w", err)
 		}
 	}

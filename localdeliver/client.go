@@ -1,11 +1,10 @@
 package localdeliver
 
 import (
-	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 
 	"github.com/gqmail/gqmail/internal/frame"
@@ -13,14 +12,19 @@ import (
 
 // Client is the daemon's end of the connection to the helper. Deliver may
 // be called from many goroutines; the requests share the connection.
+//
+// Every request carries a token of 16 random bytes, and an answer is taken
+// only for a token the Client is waiting for: an answer for a token it
+// never sent, or that it stopped waiting for, is logged and dropped. A
+// frame that cannot be read as an answer means the connection cannot be
+// trusted any more: every waiting delivery is deferred and the Client
+// closes, as when the helper is lost.
 type Client struct {
-	conn io.ReadWriteCloser
-	w    *bufio.Writer
-	wmu  sync.Mutex
+	conn *frame.Conn
+	warn func(format string, args ...any)
 
 	mu      sync.Mutex
-	next    uint64
-	waiting map[uint64]chan *Response
+	waiting map[[tokenLen]byte]chan *Response
 	err     error
 
 	done chan struct{}
@@ -32,9 +36,10 @@ type Client struct {
 // should stop.
 var ErrHelperGone = errors.New("lost connection to the local delivery helper")
 
-// NewClient starts reading the helper's answers from conn.
-func NewClient(conn io.ReadWriteCloser) *Client {
-	c := &Client{conn: conn, w: bufio.NewWriter(conn), waiting: map[uint64]chan *Response{}, done: make(chan struct{})}
+// NewClient starts reading the helper's answers from conn. warn reports
+// frames that were dropped or broke the connection.
+func NewClient(conn *frame.Conn, warn func(format string, args ...any)) *Client {
+	c := &Client{conn: conn, warn: warn, waiting: map[[tokenLen]byte]chan *Response{}, done: make(chan struct{})}
 	c.wg.Go(c.readLoop)
 	return c
 }
@@ -46,21 +51,20 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 // error means the helper is gone and the delivery's fate is unknown (it
 // must be retried).
 func (c *Client) Deliver(ctx context.Context, req *Request) (*Response, error) {
+	var tok [tokenLen]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		return nil, fmt.Errorf("making a request token: %w", err)
+	}
 	ch := make(chan *Response, 1)
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		return nil, c.err
 	}
-	c.next++
-	id := c.next
-	c.waiting[id] = ch
+	c.waiting[tok] = ch
 	c.mu.Unlock()
 
-	c.wmu.Lock()
-	err := frame.Write(c.w, frame.U64(id), []byte(req.Recipient), []byte(req.Sender), req.Message)
-	c.wmu.Unlock()
-	if err != nil {
+	if err := c.conn.Write(req.Rest, encodeRequest(tok[:], req)...); err != nil {
 		c.fail(fmt.Errorf("%w: %v", ErrHelperGone, err))
 	}
 	select {
@@ -73,7 +77,7 @@ func (c *Client) Deliver(ctx context.Context, req *Request) (*Response, error) {
 		// The helper finishes the delivery anyway; its answer is dropped
 		// and the recipient is retried, at worst delivered twice.
 		c.mu.Lock()
-		delete(c.waiting, id)
+		delete(c.waiting, tok)
 		c.mu.Unlock()
 		return nil, ctx.Err()
 	}
@@ -86,25 +90,37 @@ func (c *Client) failure() error {
 }
 
 func (c *Client) readLoop() {
-	r := bufio.NewReader(c.conn)
 	for {
-		fields, err := frame.Read(r)
+		fields, fd, err := c.conn.Read()
+		if fd != nil {
+			fd.Close()
+			c.warn("delivery helper sent a descriptor with an answer; dropping the connection")
+			c.fail(fmt.Errorf("%w: it sent a descriptor", ErrHelperGone))
+			return
+		}
 		if err != nil {
 			c.fail(fmt.Errorf("%w: %v", ErrHelperGone, err))
 			return
 		}
-		id, resp, err := decodeResponse(fields)
+		tok, resp, err := decodeResult(fields)
 		if err != nil {
+			c.warn("delivery helper sent a frame that is not an answer (%v); deferring every delivery under way and dropping the connection", err)
 			c.fail(fmt.Errorf("%w: %v", ErrHelperGone, err))
 			return
 		}
 		c.mu.Lock()
-		ch := c.waiting[id]
-		delete(c.waiting, id)
-		c.mu.Unlock()
-		if ch != nil {
-			ch <- resp
+		var ch chan *Response
+		if len(tok) == tokenLen {
+			key := [tokenLen]byte(tok)
+			ch = c.waiting[key]
+			delete(c.waiting, key)
 		}
+		c.mu.Unlock()
+		if ch == nil {
+			c.warn("delivery helper answered a request that is not waiting (token %x); answer dropped", tok)
+			continue
+		}
+		ch <- resp
 	}
 }
 
@@ -116,9 +132,9 @@ func (c *Client) fail(err error) {
 		return
 	}
 	c.err = err
-	for id, ch := range c.waiting {
+	for tok, ch := range c.waiting {
 		close(ch)
-		delete(c.waiting, id)
+		delete(c.waiting, tok)
 	}
 	c.conn.Close()
 	close(c.done)

@@ -3,6 +3,7 @@ package localdeliver
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -16,6 +17,13 @@ import (
 // and the forwards it collected, handed back to be queued. Any failing
 // line ends the delivery with that failure, and nothing is forwarded.
 func (c *childDeliverer) deliver(j *job) *Response {
+	if j.Rest != nil {
+		rest, err := io.ReadAll(j.Rest)
+		if err != nil {
+			return deferral(fmt.Sprintf("Unable to read the message: %s. (#4.3.0)", outcome.SystemText(err)))
+		}
+		j.Message = append(j.Message, rest...)
+	}
 	if err := os.Chdir(j.Home); err != nil {
 		return deferral(fmt.Sprintf("Unable to switch to %s: %s. (#4.3.0)", j.Home, outcome.SystemText(err)))
 	}

@@ -1,7 +1,6 @@
 package localdeliver
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -50,8 +49,9 @@ type Helper struct {
 const maxConcurrent = 120
 
 // Serve answers the daemon's requests on conn until it closes or ctx ends,
-// then stops every child.
-func (h *Helper) Serve(ctx context.Context, conn io.ReadWriter) error {
+// then stops every child. A frame that is not a request ends it: the
+// daemon is the less trusted side, and a broken stream cannot be resynced.
+func (h *Helper) Serve(ctx context.Context, conn *frame.Conn) error {
 	h.pool.init(h)
 	defer h.pool.closeAll()
 	reapCtx, stopReap := context.WithCancel(ctx)
@@ -61,12 +61,9 @@ func (h *Helper) Serve(ctx context.Context, conn io.ReadWriter) error {
 
 	// wg counts the deliveries under way; Serve returns after they end.
 	var wg sync.WaitGroup
-
-	r, w := bufio.NewReader(conn), bufio.NewWriter(conn)
-	var wmu sync.Mutex
 	sem := make(chan struct{}, maxConcurrent)
 	for {
-		fields, err := frame.Read(r)
+		fields, rest, err := conn.Read()
 		if err != nil {
 			wg.Wait()
 			if err == io.EOF {
@@ -74,11 +71,19 @@ func (h *Helper) Serve(ctx context.Context, conn io.ReadWriter) error {
 			}
 			return fmt.Errorf("delivery helper: reading request: %w", err)
 		}
-		id, req, err := decodeRequest(fields)
+		tok, req, err := decodeRequest(fields)
 		if err != nil {
+			if rest != nil {
+				rest.Close()
+			}
+			var v *versionError
+			if errors.As(err, &v) {
+				conn.Write(nil, []byte(tagVersion), []byte(tagDeliver))
+			}
 			wg.Wait()
 			return fmt.Errorf("delivery helper: %w", err)
 		}
+		req.Rest = rest
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -88,9 +93,10 @@ func (h *Helper) Serve(ctx context.Context, conn io.ReadWriter) error {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			resp := h.deliver(req)
-			wmu.Lock()
-			defer wmu.Unlock()
-			if err := frame.Write(w, encodeResponse(id, resp)...); err != nil {
+			if req.Rest != nil {
+				req.Rest.Close()
+			}
+			if err := conn.Write(nil, encodeResult(tok, resp)...); err != nil {
 				h.warn("delivery helper: writing result: %v", err)
 			}
 		})
@@ -117,7 +123,7 @@ func (h *Helper) deliver(req *Request) *Response {
 		return deferral(fmt.Sprintf("Not running as root, so I deliver only as uid %d, but %s belongs to %s (uid %d). (#4.3.0)",
 			os.Getuid(), req.Recipient, id.User, id.UID))
 	}
-	j := &job{Identity: id, Sender: req.Sender, DefaultDelivery: h.DefaultDelivery, Message: req.Message}
+	j := &job{Identity: id, Sender: req.Sender, DefaultDelivery: h.DefaultDelivery, Message: req.Message, Rest: req.Rest}
 	for try := 0; ; try++ {
 		c, err := h.pool.get(id.UID, id.GID)
 		if err != nil {
@@ -135,29 +141,23 @@ func (h *Helper) deliver(req *Request) *Response {
 		if errors.Is(err, errChildGone) && try == 0 {
 			continue
 		}
+		if errors.Is(err, errVersion) {
+			h.warn("%v", err)
+			return deferral(fmt.Sprintf("Delivery child and helper disagree: %v; restart qmaild. (#4.3.0)", err))
+		}
 		return deferral("Aack, child crashed. (#4.3.0)")
 	}
 }
 
-func decodeRequest(f [][]byte) (uint64, *Request, error) {
-	if len(f) != 4 {
-		return 0, nil, frame.ErrMalformed
-	}
-	id, ok := frame.GetU64(f[0])
-	if !ok {
-		return 0, nil, frame.ErrMalformed
-	}
-	return id, &Request{Recipient: string(f[1]), Sender: string(f[2]), Message: f[3]}, nil
-}
-
-var errChildGone = errors.New("delivery child closed its pipe")
+var (
+	errChildGone = errors.New("delivery child closed its socket")
+	errVersion   = errors.New("delivery child version mismatch")
+)
 
 // child is one delivery child process, serving one uid.
 type child struct {
 	cmd      *exec.Cmd
-	in       io.WriteCloser
-	w        *bufio.Writer
-	r        *bufio.Reader
+	conn     *frame.Conn
 	key      [2]int
 	jobs     int
 	lastUsed time.Time
@@ -165,20 +165,33 @@ type child struct {
 
 func (c *child) run(j *job) (*Response, error) {
 	c.jobs++
-	if err := frame.Write(c.w, encodeJob(j)...); err != nil {
+	if err := c.conn.Write(j.Rest, encodeJob(j)...); err != nil {
 		return nil, fmt.Errorf("%w: %v", errChildGone, err)
 	}
-	fields, err := frame.Read(c.r)
+	fields, fd, err := c.conn.ReadLimit(maxResultFrame)
+	if fd != nil {
+		fd.Close()
+		return nil, fmt.Errorf("delivery child for uid %d sent a descriptor", c.key[0])
+	}
 	if err != nil {
 		return nil, fmt.Errorf("delivery child for uid %d: %w", c.key[0], err)
 	}
-	_, resp, err := decodeResponse(fields)
+	_, resp, err := decodeResult(fields)
+	var v *versionError
+	if errors.As(err, &v) {
+		return nil, fmt.Errorf("%w: the delivery child speaks %q and this helper %q", errVersion, v.got, v.want)
+	}
 	return resp, err
 }
 
-// stop ends the child by closing its input, and waits for it.
+// maxResultFrame bounds what the helper reads from a child, which runs as
+// the user and may say anything: a report (3000 bytes at most) and the
+// forward addresses of one .qmail file.
+const maxResultFrame = 1 << 20
+
+// stop ends the child by closing its socket, and waits for it.
 func (c *child) stop() {
-	c.in.Close()
+	c.conn.Close()
 	done := make(chan struct{})
 	go func() { c.cmd.Wait(); close(done) }()
 	select {
@@ -190,7 +203,7 @@ func (c *child) stop() {
 }
 
 func (c *child) kill() {
-	c.in.Close()
+	c.conn.Close()
 	c.cmd.Process.Kill()
 	c.cmd.Wait()
 }
@@ -230,25 +243,29 @@ func (p *childPool) start(uid, gid int) (*child, error) {
 	// from waking idle threads to look for work that never comes.
 	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "GOMAXPROCS=1"}
 	cmd.Dir = "/"
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = &childLog{uid: uid, warn: p.h.warn}
+	// A program may hold the stderr pipe open after the child exits;
+	// Wait gives up on it after this long.
+	cmd.WaitDelay = 5 * time.Second
 	if p.h.SetCredentials {
 		cmd.SysProcAttr = &syscall.SysProcAttr{
 			Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}},
 			Setsid:     true,
 		}
 	}
-	in, err := cmd.StdinPipe()
+	conn, theirs, err := frame.Pair()
 	if err != nil {
 		return nil, err
 	}
-	out, err := cmd.StdoutPipe()
+	// The socket is the child's descriptor 0; its stdout is /dev/null.
+	cmd.Stdin = theirs
+	err = cmd.Start()
+	theirs.Close()
 	if err != nil {
+		conn.Close()
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	return &child{cmd: cmd, in: in, w: bufio.NewWriter(in), r: bufio.NewReader(out), key: [2]int{uid, gid}}, nil
+	return &child{cmd: cmd, conn: conn, key: [2]int{uid, gid}}, nil
 }
 
 func (p *childPool) put(c *child) {

@@ -96,20 +96,18 @@ func runProgram(command, home string, msg []byte, env []string, out *report) (pr
 	}
 }
 
-// memFile returns a seekable file holding msg, positioned at its start.
+// memFile returns a seekable, read-only file holding msg, positioned at its
+// start. The program gets a descriptor opened for reading only, so it
+// cannot change the copy it was given.
 func memFile(msg []byte) (*os.File, error) {
 	fd, err := unix.MemfdCreate("message", unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), "message")
-	if _, err := f.Write(msg); err != nil {
-		f.Close()
+	rw := os.NewFile(uintptr(fd), "message")
+	defer rw.Close()
+	if _, err := rw.Write(msg); err != nil {
 		return nil, err
 	}
-	if _, err := f.Seek(0, 0); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
+	return os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", fd), os.O_RDONLY, 0)
 }

@@ -2,12 +2,38 @@ package localdeliver
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/gqmail/gqmail/internal/frame"
 )
 
 // The daemon, the helper and the delivery children talk in frames
-// (internal/frame).
+// (internal/frame) over Unix sockets. Every frame starts with its tag:
+//
+//	daemon → helper   "deliver/1" token recipient sender message  [descriptor]
+//	helper → daemon   "result/1"  token status text newsender forward...
+//	helper → child    "job/1"     user home local dash ext domain sender defaultdelivery message  [descriptor]
+//	child → helper    "result/1"  ""    status text newsender forward...
+//	either way        "version"   the-tag-this-side-speaks
+//
+// token is 16 random bytes the daemon chose for the request; the helper
+// echoes it, and the daemon takes an answer only for a token it is waiting
+// for. status is one letter, as qmail-lspawn reports: K (delivered), Z
+// (deferred), D (failed). A frame may carry one descriptor: then the
+// message is the message field followed by the descriptor's contents (a
+// queued body too large to send inline). A side that gets a tag it does
+// not know answers "version" with the tag it speaks and hangs up, so that
+// an old helper and a new child (after an in-place upgrade) name both
+// versions instead of misreading each other's fields.
+const (
+	tagDeliver = "deliver/1"
+	tagResult  = "result/1"
+	tagJob     = "job/1"
+	tagVersion = "version"
+)
+
+// tokenLen is the length of a request token.
+const tokenLen = 16
 
 // Request asks for one local delivery. It is all the daemon may say: the
 // helper decides who the recipient is.
@@ -16,8 +42,11 @@ type Request struct {
 	// virtualdomains rewriting.
 	Recipient string
 	Sender    string
-	// Message is the queued message with LF line ends.
+	// Message is the queued message with LF line ends, or its first part
+	// when Rest is set.
 	Message []byte
+	// Rest, when set, holds the rest of the message, read from its start.
+	Rest *os.File
 }
 
 // Status is a delivery's result class, as qmail-lspawn reports it.
@@ -44,30 +73,74 @@ type Response struct {
 	NewSender string
 }
 
-func encodeResponse(id uint64, r *Response) [][]byte {
-	fields := [][]byte{frame.U64(id), {byte(r.Status)}, []byte(r.Text), []byte(r.NewSender)}
+// versionError is a frame whose tag this side does not speak.
+type versionError struct {
+	got, want string
+}
+
+func (e *versionError) Error() string {
+	return fmt.Sprintf("peer speaks %q, this side %q", e.got, e.want)
+}
+
+// checkTag returns the fields after the tag, or an error that says which
+// tag came and which was wanted. A "version" frame is the peer saying it
+// does not speak ours.
+func checkTag(fields [][]byte, want string, n int) ([][]byte, error) {
+	if len(fields) == 0 {
+		return nil, frame.ErrMalformed
+	}
+	tag := string(fields[0])
+	if tag == tagVersion && len(fields) == 2 {
+		return nil, &versionError{got: string(fields[1]), want: want}
+	}
+	if tag != want {
+		return nil, &versionError{got: tag, want: want}
+	}
+	if len(fields)-1 < n {
+		return nil, fmt.Errorf("%w: %q with %d fields, want at least %d", frame.ErrMalformed, tag, len(fields)-1, n)
+	}
+	return fields[1:], nil
+}
+
+func encodeRequest(tok []byte, req *Request) [][]byte {
+	return [][]byte{[]byte(tagDeliver), tok, []byte(req.Recipient), []byte(req.Sender), req.Message}
+}
+
+func decodeRequest(fields [][]byte) ([]byte, *Request, error) {
+	f, err := checkTag(fields, tagDeliver, 4)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(f) != 4 || len(f[0]) != tokenLen {
+		return nil, nil, fmt.Errorf("%w: %q with %d fields and a %d-byte token", frame.ErrMalformed, tagDeliver, len(f), len(f[0]))
+	}
+	return f[0], &Request{Recipient: string(f[1]), Sender: string(f[2]), Message: f[3]}, nil
+}
+
+func encodeResult(tok []byte, r *Response) [][]byte {
+	fields := [][]byte{[]byte(tagResult), tok, {byte(r.Status)}, []byte(r.Text), []byte(r.NewSender)}
 	for _, f := range r.Forward {
 		fields = append(fields, []byte(f))
 	}
 	return fields
 }
 
-func decodeResponse(fields [][]byte) (uint64, *Response, error) {
-	if len(fields) < 4 || len(fields[1]) != 1 {
-		return 0, nil, frame.ErrMalformed
+func decodeResult(fields [][]byte) ([]byte, *Response, error) {
+	f, err := checkTag(fields, tagResult, 4)
+	if err != nil {
+		return nil, nil, err
 	}
-	id, ok := frame.GetU64(fields[0])
-	if !ok {
-		return 0, nil, frame.ErrMalformed
+	if len(f[1]) != 1 {
+		return nil, nil, fmt.Errorf("%w: status of %d bytes", frame.ErrMalformed, len(f[1]))
 	}
-	r := &Response{Status: Status(fields[1][0]), Text: string(fields[2]), NewSender: string(fields[3])}
+	r := &Response{Status: Status(f[1][0]), Text: string(f[2]), NewSender: string(f[3])}
 	switch r.Status {
 	case Success, Deferral, Failure:
 	default:
-		return 0, nil, fmt.Errorf("unknown delivery status %q", fields[1][0])
+		return nil, nil, fmt.Errorf("%w: unknown delivery status %q", frame.ErrMalformed, f[1][0])
 	}
-	for _, f := range fields[4:] {
-		r.Forward = append(r.Forward, string(f))
+	for _, a := range f[4:] {
+		r.Forward = append(r.Forward, string(a))
 	}
-	return id, r, nil
+	return f[0], r, nil
 }

@@ -228,9 +228,17 @@ func command(acct account, name string, args ...string) *exec.Cmd {
 // startDaemon starts qmaild on root and waits until it serves addr.
 func startDaemon(t *testing.T, root, addr string, acct account) *daemon {
 	t.Helper()
+	return startDaemonWith(t, root, addr, acct, nil)
+}
+
+// startDaemonWith is startDaemon with extra descriptors left open in
+// qmaild, from 3 up, as a careless supervisor would leave them.
+func startDaemonWith(t *testing.T, root, addr string, acct account, extra []*os.File) *daemon {
+	t.Helper()
 	d := &daemon{t: t, root: root, addr: addr, acct: acct, log: &syncBuffer{}, done: make(chan struct{})}
 	d.cmd = command(acct, bin("qmaild"), "--root", root)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	d.cmd.ExtraFiles = extra
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

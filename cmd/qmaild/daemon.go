@@ -21,6 +21,7 @@ import (
 	"github.com/gqmail/gqmail/frontends/smtp"
 	"github.com/gqmail/gqmail/internal/config"
 	"github.com/gqmail/gqmail/internal/control"
+	"github.com/gqmail/gqmail/internal/frame"
 	"github.com/gqmail/gqmail/internal/layout"
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/internal/route"
@@ -196,13 +197,14 @@ func closeAll(ls []net.Listener) {
 // startHelper starts the local delivery helper with one end of a socket
 // pair on its descriptor 3. Run as root, the helper stays root.
 func startHelper(s *setup) (*localdeliver.Client, *exec.Cmd, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	conn, theirs, err := frame.Pair()
 	if err != nil {
 		return nil, nil, fmt.Errorf("socket pair for the delivery helper: %w", err)
 	}
-	mine, theirs := os.NewFile(uintptr(fds[0]), "helper"), os.NewFile(uintptr(fds[1]), "helper")
 	exe, err := os.Executable()
 	if err != nil {
+		conn.Close()
+		theirs.Close()
 		return nil, nil, fmt.Errorf("cannot find my own binary: %w", err)
 	}
 	cmd := exec.Command(exe, "helper", "--root", s.paths.Root,
@@ -212,20 +214,13 @@ func startHelper(s *setup) (*localdeliver.Client, *exec.Cmd, error) {
 	// Its own process group: a Ctrl-C for the daemon is not one for the
 	// helper, which must finish the deliveries the daemon waits for.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		mine.Close()
-		theirs.Close()
+	err = cmd.Start()
+	theirs.Close()
+	if err != nil {
+		conn.Close()
 		return nil, nil, fmt.Errorf("cannot start the delivery helper: %w", err)
 	}
-	theirs.Close()
-	conn, err := net.FileConn(mine)
-	mine.Close()
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, nil, fmt.Errorf("delivery helper socket: %w", err)
-	}
-	return localdeliver.NewClient(conn), cmd, nil
+	return localdeliver.NewClient(conn, func(format string, args ...any) { s.log.Warning(format, args...) }), cmd, nil
 }
 
 // dropPrivileges makes the whole process (every thread) the daemon user.

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/gqmail/gqmail/internal/frame"
 	"github.com/gqmail/gqmail/internal/layout"
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/localdeliver"
@@ -42,10 +43,11 @@ func runHelper(args []string) error {
 	if err != nil {
 		return fmt.Errorf("helper: cannot find my own binary: %w", err)
 	}
-	conn := os.NewFile(helperFD, "helper-socket")
-	if conn == nil {
-		return errors.New("helper: no socket on descriptor 3")
+	conn, err := frame.FileConn(os.NewFile(helperFD, "helper-socket"))
+	if err != nil {
+		return fmt.Errorf("helper: the socket to the daemon on descriptor %d: %w", helperFD, err)
 	}
+	defer conn.Close()
 	assign := store.OpenAssignTable(layout.For(*root).Assign)
 	defer assign.Close()
 	h := &localdeliver.Helper{

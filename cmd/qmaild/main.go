@@ -15,16 +15,22 @@ import (
 	"flag"
 	"fmt"
 	"os"
+
+	"github.com/gqmail/gqmail/internal/fds"
 )
 
 func main() {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "deliver-child":
-			exit(runChild())
+			exit(sanitized(runChild))
 		case "helper":
-			exit(runHelper(os.Args[2:]))
+			// The helper's socket to the daemon is descriptor 3.
+			exit(sanitized(func() error { return runHelper(os.Args[2:]) }, helperFD))
 		}
+	}
+	if err := fds.Sanitize(); err != nil {
+		exit(err)
 	}
 	fs := flag.NewFlagSet("qmaild", flag.ContinueOnError)
 	root := fs.String("root", "", "the gqmail root directory (made if missing)")
@@ -48,6 +54,15 @@ func main() {
 		fs.Usage()
 		os.Exit(100)
 	}
+}
+
+// sanitized runs fn after closing every inherited descriptor but 0-2 and
+// keep (see internal/fds).
+func sanitized(fn func() error, keep ...int) error {
+	if err := fds.Sanitize(keep...); err != nil {
+		return err
+	}
+	return fn()
 }
 
 func exit(err error) {

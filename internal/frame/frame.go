@@ -2,7 +2,13 @@
 // and Unix sockets (daemon and delivery helper, helper and delivery
 // children, sendmail and the daemon): a 4-byte big-endian length, then
 // that many bytes holding a sequence of fields, each a uvarint length and
-// its bytes.
+// its bytes. On a Unix socket (Conn) the top bit of the length says that
+// one open descriptor travels with the frame.
+//
+// The first field of every frame between gqmail's processes is a tag
+// naming the frame and its version ("deliver/1", "submit/1"); a peer that
+// gets a tag it does not know says so, naming both, instead of reading
+// the fields by position.
 //
 // Readers bound the frame size before they allocate: the helper reads
 // frames from the unprivileged daemon, and the daemon reads frames from
@@ -26,16 +32,34 @@ var ErrMalformed = errors.New("malformed frame")
 
 // Write writes one frame holding fields and flushes w.
 func Write(w *bufio.Writer, fields ...[]byte) error {
+	n, err := frameLen(fields)
+	if err != nil {
+		return err
+	}
+	return writeFrame(w, n, fields)
+}
+
+// frameLen is the length header's value for fields.
+func frameLen(fields [][]byte) (uint32, error) {
 	n := 0
 	for _, f := range fields {
 		n += uvarintLen(uint64(len(f))) + len(f)
 	}
 	if n > Max {
-		return fmt.Errorf("frame of %d bytes is larger than %d", n, Max)
+		return 0, fmt.Errorf("frame of %d bytes is larger than %d", n, Max)
 	}
+	return uint32(n), nil
+}
+
+func writeFrame(w *bufio.Writer, n uint32, fields [][]byte) error {
 	var hdr [4]byte
-	binary.BigEndian.PutUint32(hdr[:], uint32(n))
+	binary.BigEndian.PutUint32(hdr[:], n)
 	w.Write(hdr[:])
+	return writeFields(w, fields)
+}
+
+// writeFields writes the body of a frame and flushes w.
+func writeFields(w *bufio.Writer, fields [][]byte) error {
 	var lb [binary.MaxVarintLen64]byte
 	for _, f := range fields {
 		w.Write(lb[:binary.PutUvarint(lb[:], uint64(len(f)))])
@@ -88,6 +112,14 @@ func ReadLimit(r *bufio.Reader, limit int) ([][]byte, error) {
 		return nil, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
+	if n&withFD != 0 {
+		return nil, fmt.Errorf("%w: a frame claims a descriptor on a stream that carries none", ErrDescriptors)
+	}
+	return readFields(r, n, limit)
+}
+
+// readFields reads the n-byte body of a frame and splits it into fields.
+func readFields(r io.Reader, n uint32, limit int) ([][]byte, error) {
 	if int64(n) > int64(min(limit, Max)) {
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, n, min(limit, Max))
 	}

@@ -42,6 +42,9 @@ func (l *Logger) emit(text string, fields ...field) {
 	defer l.mu.Unlock()
 	ts := l.now().UTC()
 	if !l.json {
+		// One event, one line: text from outside (a peer's words, a
+		// user's program) cannot start a line of its own.
+		text = strings.NewReplacer("\n", "/", "\r", "_").Replace(text)
 		fmt.Fprintf(l.w, "%s %s\n", ts.Format("2006-01-02T15:04:05.000000Z"), text)
 		return
 	}
