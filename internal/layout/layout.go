@@ -25,6 +25,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -217,6 +219,13 @@ func Hostname() string {
 // ChownQueue gives the queue and submit directories, and the files in the
 // queue, to the daemon's user, which opens the database and makes the
 // socket after it drops root.
+//
+// It runs as root over a directory the daemon's account can write, so it
+// trusts nothing it finds there: each entry is opened without following a
+// symbolic link, must be a directory or a regular file with one link (a
+// hard link could name any file on the file system), and is changed
+// through the open descriptor, so that a rename between the check and the
+// change cannot redirect it.
 func ChownQueue(p Paths, o *Owner) error {
 	entries, err := os.ReadDir(p.Queue)
 	if err != nil {
@@ -227,9 +236,40 @@ func ChownQueue(p Paths, o *Owner) error {
 		paths = append(paths, filepath.Join(p.Queue, e.Name()))
 	}
 	for _, path := range paths {
-		if err := os.Lchown(path, o.UID, o.GID); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+		if err := chownSafely(path, o); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+func chownSafely(path string, o *Owner) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return fmt.Errorf("%s is a symbolic link; the queue holds none, so remove it", path)
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+	case unix.S_IFREG:
+		if st.Nlink != 1 {
+			return fmt.Errorf("%s has %d hard links; a queue file has one, so it may name a file outside the queue: remove it", path, st.Nlink)
+		}
+	default:
+		return fmt.Errorf("%s is neither a file nor a directory; remove it", path)
+	}
+	if int(st.Uid) == o.UID && int(st.Gid) == o.GID {
+		return nil
+	}
+	if err := unix.Fchown(fd, o.UID, o.GID); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }
