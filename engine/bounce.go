@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"time"
@@ -24,8 +25,11 @@ type Bouncer struct {
 
 // Bounce returns the bounce for a finished message, or nil when nothing
 // failed or the failure must be discarded (a double bounce that failed).
-// discarded reports the latter.
-func (b *Bouncer) Bounce(env *store.Envelope, rcpts []store.RecipientState, body []byte) (msg *store.NewMessage, discarded bool) {
+// discarded reports the latter. head is the message, or its first part
+// when env.Size is larger: qmail copies the whole message into a bounce,
+// gqmail copies at most store.InlineMax bytes of it, cut at a line end,
+// and says so, so that a bounce never costs more than a small message.
+func (b *Bouncer) Bounce(env *store.Envelope, rcpts []store.RecipientState, head []byte) (msg *store.NewMessage, discarded bool) {
 	var failed []store.RecipientState
 	for _, r := range rcpts {
 		if r.State == store.Failed {
@@ -65,13 +69,19 @@ func (b *Bouncer) Bounce(env *store.Envelope, rcpts []store.RecipientState, body
 	for _, r := range failed {
 		fmt.Fprintf(&m, "<%s>:\n%s\n", strings.ReplaceAll(r.Address, "\n", "_"), reportEntry(r.LastText))
 	}
+	if int64(len(head)) < env.Size {
+		if i := bytes.LastIndexByte(head, '\n'); i >= 0 {
+			head = head[:i+1]
+		}
+		fmt.Fprintf(&m, "The message was %d bytes long; below are its first %d.\n\n", env.Size, len(head))
+	}
 	if double {
 		m.WriteString("--- Below this line is the original bounce.\n\n")
 	} else {
 		m.WriteString("--- Below this line is a copy of the message.\n\n")
 	}
 	fmt.Fprintf(&m, "Return-Path: <%s>\n", env.Sender)
-	m.Write(body)
+	m.Write(head)
 	return &store.NewMessage{
 		Sender:     envSender,
 		Recipients: []store.Recipient{b.Router.Classify(to)},

@@ -35,9 +35,10 @@ type Result struct {
 // Deliverer is a delivery channel. Deliver makes one attempt to deliver
 // body to job's recipient and reports how it went; it never returns
 // without a result. ctx ends only when the daemon gives up waiting at
-// shutdown, and then the result is not recorded.
+// shutdown, and then the result is not recorded. body stays open until
+// Deliver returns.
 type Deliverer interface {
-	Deliver(ctx context.Context, job store.Job, body []byte) Result
+	Deliver(ctx context.Context, job store.Job, body *store.Body) Result
 }
 
 // GroupDeliverer is a channel that can deliver to several recipients of
@@ -45,7 +46,7 @@ type Deliverer interface {
 // result per job, in order.
 type GroupDeliverer interface {
 	Deliverer
-	DeliverGroup(ctx context.Context, jobs []store.Job, body []byte) []Result
+	DeliverGroup(ctx context.Context, jobs []store.Job, body *store.Body) []Result
 }
 
 // LocalChannel delivers through the local delivery helper.
@@ -53,9 +54,17 @@ type LocalChannel struct {
 	Helper *localdeliver.Client
 }
 
-// Deliver sends the delivery to the helper and waits for its answer.
-func (l *LocalChannel) Deliver(ctx context.Context, job store.Job, body []byte) Result {
-	resp, err := l.Helper.Deliver(ctx, &localdeliver.Request{Recipient: job.Recipient.Deliver, Sender: job.Sender, Message: body})
+// Deliver sends the delivery to the helper and waits for its answer. A
+// body held in memory goes inline; a body file goes as a descriptor, so
+// that no process on the way holds the message in memory.
+func (l *LocalChannel) Deliver(ctx context.Context, job store.Job, body *store.Body) Result {
+	req := &localdeliver.Request{Recipient: job.Recipient.Deliver, Sender: job.Sender}
+	if b, ok := body.Inline(); ok {
+		req.Message = b
+	} else {
+		req.Rest = body.File()
+	}
+	resp, err := l.Helper.Deliver(ctx, req)
 	if err != nil {
 		return Result{Status: Deferral, Text: fmt.Sprintf("Unable to reach the local delivery helper: %v. (#4.3.0)", err)}
 	}
@@ -77,14 +86,14 @@ type RemoteChannel struct {
 }
 
 // Deliver makes one remote attempt.
-func (r *RemoteChannel) Deliver(ctx context.Context, job store.Job, body []byte) Result {
+func (r *RemoteChannel) Deliver(ctx context.Context, job store.Job, body *store.Body) Result {
 	report, err := r.Deliverer.Deliver(ctx, job.Sender, job.Recipient.Deliver, body)
 	return remoteResult(report, err)
 }
 
 // DeliverGroup makes one remote attempt for recipients of one message at
 // one domain: one SMTP transaction per host, one result per recipient.
-func (r *RemoteChannel) DeliverGroup(ctx context.Context, jobs []store.Job, body []byte) []Result {
+func (r *RemoteChannel) DeliverGroup(ctx context.Context, jobs []store.Job, body *store.Body) []Result {
 	rcpts := make([]string, len(jobs))
 	for i, j := range jobs {
 		rcpts[i] = j.Recipient.Deliver

@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -284,7 +285,7 @@ func (e *Engine) deliver(ctx context.Context, d Deliverer, jobs []store.Job) {
 	}
 	start := e.now()
 	results := make([]Result, len(jobs))
-	body, err := e.DB.Body(jobs[0].Msg)
+	body, err := e.DB.OpenBody(jobs[0].Msg)
 	switch {
 	case err != nil:
 		for i := range results {
@@ -294,6 +295,9 @@ func (e *Engine) deliver(ctx context.Context, d Deliverer, jobs []store.Job) {
 		results[0] = d.Deliver(ctx, jobs[0], body)
 	default:
 		results = d.(GroupDeliverer).DeliverGroup(ctx, jobs, body)
+	}
+	if body != nil {
+		defer body.Close()
 	}
 	for i, job := range jobs {
 		if ctx.Err() != nil {
@@ -306,7 +310,7 @@ func (e *Engine) deliver(ctx context.Context, d Deliverer, jobs []store.Job) {
 
 // record stores the result of delivery n to job's recipient, with the
 // forwards and the bounce it makes, and logs it.
-func (e *Engine) record(ctx context.Context, n uint64, job store.Job, res Result, start time.Time, body []byte) {
+func (e *Engine) record(ctx context.Context, n uint64, job store.Job, res Result, start time.Time, body *store.Body) {
 	ch := job.Recipient.Channel
 	r := store.Result{Ref: job.Ref, Text: res.Text}
 	kind := "success"
@@ -325,13 +329,14 @@ func (e *Engine) record(ctx context.Context, n uint64, job store.Job, res Result
 		}
 	}
 	if len(res.Forward) > 0 && r.State == store.Delivered {
-		fwd := &store.NewMessage{
-			Sender: res.NewSender,
-			Origin: store.Origin{Kind: "forward", UID: -1},
-			Body:   append([]byte("Delivered-To: "+strings.ReplaceAll(job.Recipient.Deliver, "\n", "_")+"\n"), body...),
-		}
-		for _, a := range res.Forward {
-			fwd.Recipients = append(fwd.Recipients, e.Router.Classify(a))
+		fwd, err := e.forward(job, res, body)
+		if err != nil {
+			// The delivery happened but its forward cannot be queued:
+			// the recipient stays pending and is tried again, at worst
+			// delivered twice.
+			e.Log.Delivery(n, kind, res.Text)
+			e.Log.Alert("unable to queue the forward of delivery %d: %v; will try again", n, err)
+			return
 		}
 		r.Enqueue = append(r.Enqueue, fwd)
 	}
@@ -368,6 +373,32 @@ func (e *Engine) record(ctx context.Context, n uint64, job store.Job, res Result
 	if rec.Finished {
 		e.Log.EndMsg(uint64(job.Msg))
 	}
+}
+
+// forward makes the copy of a delivered message that its .qmail file
+// forwards, with the forwarder's Delivered-To line on top, as qmail-local
+// does. A body file is copied into a spool of its own, never into memory.
+func (e *Engine) forward(job store.Job, res Result, body *store.Body) (*store.NewMessage, error) {
+	fwd := &store.NewMessage{Sender: res.NewSender, Origin: store.Origin{Kind: "forward", UID: -1}}
+	for _, a := range res.Forward {
+		fwd.Recipients = append(fwd.Recipients, e.Router.Classify(a))
+	}
+	dt := "Delivered-To: " + strings.ReplaceAll(job.Recipient.Deliver, "\n", "_") + "\n"
+	if b, ok := body.Inline(); ok {
+		fwd.Body = append([]byte(dt), b...)
+		return fwd, nil
+	}
+	sp := e.DB.NewSpool()
+	if _, err := io.WriteString(sp, dt); err != nil {
+		sp.Discard()
+		return nil, err
+	}
+	if _, err := io.Copy(sp, body.Reader()); err != nil {
+		sp.Discard()
+		return nil, err
+	}
+	fwd.Spool = sp
+	return fwd, nil
 }
 
 // groupJobs puts due jobs of the same message, sender and recipient domain

@@ -35,7 +35,8 @@ type attempt struct {
 	body         string
 }
 
-func (s *script) Deliver(ctx context.Context, job store.Job, body []byte) Result {
+func (s *script) Deliver(ctx context.Context, job store.Job, msg *store.Body) Result {
+	body, _ := io.ReadAll(msg.Reader())
 	s.mu.Lock()
 	s.running++
 	s.maxSeen = max(s.maxSeen, s.running)
@@ -321,7 +322,7 @@ type groupScript struct {
 	groups   [][]string
 }
 
-func (g *groupScript) DeliverGroup(ctx context.Context, jobs []store.Job, body []byte) []Result {
+func (g *groupScript) DeliverGroup(ctx context.Context, jobs []store.Job, body *store.Body) []Result {
 	var rcpts []string
 	out := make([]Result, len(jobs))
 	for i, j := range jobs {

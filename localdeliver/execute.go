@@ -3,7 +3,6 @@ package localdeliver
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -17,12 +16,9 @@ import (
 // and the forwards it collected, handed back to be queued. Any failing
 // line ends the delivery with that failure, and nothing is forwarded.
 func (c *childDeliverer) deliver(j *job) *Response {
-	if j.Rest != nil {
-		rest, err := io.ReadAll(j.Rest)
-		if err != nil {
-			return deferral(fmt.Sprintf("Unable to read the message: %s. (#4.3.0)", outcome.SystemText(err)))
-		}
-		j.Message = append(j.Message, rest...)
+	msg, err := newMessage(j.Message, j.Rest)
+	if err != nil {
+		return deferral(fmt.Sprintf("Unable to read the message: %v. (#4.3.0)", err))
 	}
 	if err := os.Chdir(j.Home); err != nil {
 		return deferral(fmt.Sprintf("Unable to switch to %s: %s. (#4.3.0)", j.Home, outcome.SystemText(err)))
@@ -38,7 +34,11 @@ func (c *childDeliverer) deliver(j *job) *Response {
 		return deferral("Home directory is sticky: user is editing his .qmail file. (#4.2.1)")
 	}
 	recipient := j.Local + "@" + j.Domain
-	if dotqmail.IsLoop(j.Message, recipient) {
+	loop, err := dotqmail.IsLoop(msg.reader(), recipient)
+	if err != nil {
+		return deferral(fmt.Sprintf("Unable to read the message: %s. (#4.3.0)", outcome.SystemText(err)))
+	}
+	if loop {
 		return fromError(dotqmail.Loop())
 	}
 
@@ -75,12 +75,12 @@ lines:
 	for _, in := range instrs {
 		switch in.Kind {
 		case dotqmail.Mbox:
-			if err := c.mbox.Append(ctx, in.Value, env, j.Message); err != nil {
+			if err := c.mbox.Append(ctx, in.Value, env, msg.reader()); err != nil {
 				return fail(err)
 			}
 			files++
 		case dotqmail.Maildir:
-			if _, err := c.maildir.Deliver(ctx, in.Value, env, j.Message); err != nil {
+			if _, err := c.maildir.Deliver(ctx, in.Value, env, msg.reader()); err != nil {
 				return fail(err)
 			}
 			files++
@@ -94,7 +94,7 @@ lines:
 				}, target, mailbox.DTLine(recipient), mailbox.RPLine(j.Sender), mailbox.UFLine(j.Sender, now))
 			}
 			programs++
-			exit, code, err := runProgram(in.Value, j.Home, j.Message, programEnv, &rep)
+			exit, code, err := runProgram(in.Value, j.Home, msg, programEnv, &rep)
 			if err != nil {
 				return fail(err)
 			}

@@ -3,6 +3,7 @@ package localdeliver
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"syscall"
@@ -66,15 +67,17 @@ func classifyExit(code int) programExit {
 }
 
 // runProgram runs "/bin/sh -c command" in the home directory with the
-// message on a seekable stdin (a memory file, as qmail hands programs the
+// message on a seekable, read-only stdin (as qmail hands programs the
 // message file) and its output going into out. It returns how the exit
 // status counts; an error is a failure to run it at all.
-func runProgram(command, home string, msg []byte, env []string, out *report) (programExit, int, error) {
-	stdin, err := memFile(msg)
+func runProgram(command, home string, msg *message, env []string, out *report) (programExit, int, error) {
+	stdin, done, err := msg.stdin()
 	if err != nil {
 		return programTemporary, 0, outcome.TemporaryErr(err, "Unable to make a file for the message: %v. (#4.3.0)", err)
 	}
-	defer stdin.Close()
+	if done {
+		defer stdin.Close()
+	}
 	cmd := exec.Command("/bin/sh", "-c", command)
 	cmd.Dir = home
 	cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin"}, env...)
@@ -99,14 +102,14 @@ func runProgram(command, home string, msg []byte, env []string, out *report) (pr
 // memFile returns a seekable, read-only file holding msg, positioned at its
 // start. The program gets a descriptor opened for reading only, so it
 // cannot change the copy it was given.
-func memFile(msg []byte) (*os.File, error) {
+func memFile(msg io.Reader) (*os.File, error) {
 	fd, err := unix.MemfdCreate("message", unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
 	rw := os.NewFile(uintptr(fd), "message")
 	defer rw.Close()
-	if _, err := rw.Write(msg); err != nil {
+	if _, err := io.Copy(rw, msg); err != nil {
 		return nil, err
 	}
 	return os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", fd), os.O_RDONLY, 0)

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -69,9 +70,22 @@ type Result struct {
 	Err    error
 }
 
+// Message is a message to send. Reader returns a new reader of the whole
+// message, with LF line ends, each time it is called: each host tried
+// reads it from its start.
+type Message interface {
+	Reader() io.Reader
+}
+
+// Bytes is a Message held in memory.
+type Bytes []byte
+
+// Reader returns a reader of b.
+func (b Bytes) Reader() io.Reader { return bytes.NewReader(b) }
+
 // Deliver sends body from sender to rcpt and returns the success report,
 // or an *outcome.Error (see the package documentation).
-func (d *Deliverer) Deliver(ctx context.Context, sender, rcpt string, body []byte) (string, error) {
+func (d *Deliverer) Deliver(ctx context.Context, sender, rcpt string, body Message) (string, error) {
 	r := d.DeliverGroup(ctx, sender, []string{rcpt}, body)[0]
 	return r.Report, r.Err
 }
@@ -80,7 +94,7 @@ func (d *Deliverer) Deliver(ctx context.Context, sender, rcpt string, body []byt
 // in one SMTP transaction per host tried. Each recipient gets its own
 // result from its own RCPT reply and the reply to the message; recipients
 // that a host deferred are tried with the next host.
-func (d *Deliverer) DeliverGroup(ctx context.Context, sender string, rcpts []string, body []byte) []Result {
+func (d *Deliverer) DeliverGroup(ctx context.Context, sender string, rcpts []string, body Message) []Result {
 	results := make([]Result, len(rcpts))
 	all := func(err error) []Result {
 		for i := range results {
@@ -173,7 +187,7 @@ var (
 // whole session before any recipient was answered; otherwise there is one
 // result per recipient. final is set when no other host may be tried (the
 // message may have arrived).
-func (d *Deliverer) attempt(ctx context.Context, t target, helo, sender string, rcpts []string, body []byte, useTLS bool) (res []Result, final bool, err error) {
+func (d *Deliverer) attempt(ctx context.Context, t target, helo, sender string, rcpts []string, body Message, useTLS bool) (res []Result, final bool, err error) {
 	ip := t.addr.String()
 	dialer := net.Dialer{Timeout: d.Controls.TimeoutConnect()}
 	raw, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(ip, strconv.Itoa(t.port)))
@@ -241,7 +255,11 @@ func (d *Deliverer) attempt(ctx context.Context, t target, helo, sender string, 
 	if err != nil {
 		return fail(classify(ip, fmt.Sprintf("%s failed on DATA command.", ip), err), false)
 	}
-	if _, err := w.Write(crlfSafe(body)); err != nil {
+	cw := &crlfSafe{w: w}
+	if _, err := io.Copy(cw, body.Reader()); err == nil {
+		err = cw.end()
+	}
+	if err != nil {
 		return fail(classify(ip, fmt.Sprintf("%s failed after I sent the message.", ip), err), false)
 	}
 	resp, err := w.CloseWithResponse()
@@ -329,18 +347,37 @@ func (c *watchedConn) sentFinalDot() bool {
 // crlfSafe turns a lone CR into CRLF, as notqmail's qmail-remote does, so
 // that every line reaches the host ended by CRLF. (The DATA writer turns
 // LF into CRLF and leaves CRLF alone; only a lone CR would get through.)
-func crlfSafe(body []byte) []byte {
-	i := bytes.IndexByte(body, '\r')
-	if i < 0 {
-		return body
+// It works on a stream: a CR at the end of one write waits for the next.
+type crlfSafe struct {
+	w   io.Writer
+	cr  bool // the last byte written was a CR
+	out []byte
+}
+
+func (c *crlfSafe) Write(p []byte) (int, error) {
+	if !c.cr && bytes.IndexByte(p, '\r') < 0 {
+		return c.w.Write(p)
 	}
-	out := make([]byte, 0, len(body)+16)
-	for ; i >= 0; i = bytes.IndexByte(body, '\r') {
-		out = append(out, body[:i+1]...)
-		body = body[i+1:]
-		if len(body) == 0 || body[0] != '\n' {
-			out = append(out, '\n')
+	c.out = c.out[:0]
+	for _, b := range p {
+		if c.cr && b != '\n' {
+			c.out = append(c.out, '\n')
 		}
+		c.out = append(c.out, b)
+		c.cr = b == '\r'
 	}
-	return append(out, body...)
+	if _, err := c.w.Write(c.out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// end finishes a message that ended in a lone CR.
+func (c *crlfSafe) end() error {
+	if !c.cr {
+		return nil
+	}
+	c.cr = false
+	_, err := c.w.Write([]byte{'\n'})
+	return err
 }

@@ -20,7 +20,7 @@ func TestDeliverGroupKeepsEachRecipientsResult(t *testing.T) {
 		refusing("c@one.example", 450, gosmtp.EnhancedCode{4, 2, 0}, "mailbox busy"))
 	dns := startDNS(t, "one.example. MX 10 mx.one.example.\nmx.one.example. A 127.0.0.2\n")
 	d := newDeliverer(t, dns, port, nil)
-	res := d.DeliverGroup(context.Background(), "s@sender.test", []string{"a@one.example", "b@one.example", "c@one.example"}, []byte(body))
+	res := d.DeliverGroup(context.Background(), "s@sender.test", []string{"a@one.example", "b@one.example", "c@one.example"}, Bytes(body))
 	if res[0].Err != nil || !strings.HasPrefix(res[0].Report, "127.0.0.2 accepted message.\n") {
 		t.Errorf("a: %+v", res[0])
 	}
@@ -45,7 +45,7 @@ func TestDeliverGroupTriesTheNextHostForDeferredRecipients(t *testing.T) {
 	dns := startDNS(t, twoMX)
 	d := newDeliverer(t, dns, port, nil)
 	rcpts := []string{"a@two.example", "b@two.example", "c@two.example"}
-	res := d.DeliverGroup(context.Background(), "s@sender.test", rcpts, []byte(body))
+	res := d.DeliverGroup(context.Background(), "s@sender.test", rcpts, Bytes(body))
 	for i, r := range res {
 		if r.Err != nil {
 			t.Errorf("%s: %v", rcpts[i], r.Err)

@@ -100,7 +100,7 @@ func deliver(t *testing.T, d *Deliverer, sender, rcpt string, body []byte) (stri
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return result(t, rcpt)(d.Deliver(ctx, sender, rcpt, body))
+	return result(t, rcpt)(d.Deliver(ctx, sender, rcpt, Bytes(body)))
 }
 
 // result checks that err is nil or an *outcome.Error.

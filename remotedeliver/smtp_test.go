@@ -77,7 +77,7 @@ func TestSMTPReplies(t *testing.T) {
 			}
 			d := newDeliverer(t, dns, port, nil)
 
-			report, oe := deliver(t, d, "sender@sender.test", c.rcpt, []byte(body))
+			report, oe := deliver(t, d, "sender@sender.test", c.rcpt, Bytes(body))
 			if c.by != "" {
 				wantAccepted(t, report, oe, c.by)
 			} else {
@@ -163,7 +163,7 @@ func TestScriptedPeerFailures(t *testing.T) {
 			}
 			d := newDeliverer(t, dns, port, files)
 
-			report, oe := deliver(t, d, "sender@sender.test", "joe@two.example", []byte(body))
+			report, oe := deliver(t, d, "sender@sender.test", "joe@two.example", Bytes(body))
 			if first.connections() != 1 {
 				t.Errorf("127.0.0.2 was connected to %d times, want once", first.connections())
 			}
@@ -254,7 +254,7 @@ func TestEnvelopeAddresses(t *testing.T) {
 			p := startPeer(t, ls[0])
 			d := newDeliverer(t, dns, port, nil)
 
-			report, oe := deliver(t, d, c.sender, c.rcpt, []byte(body))
+			report, oe := deliver(t, d, c.sender, c.rcpt, Bytes(body))
 			wantAccepted(t, report, oe, "127.0.0.2")
 			transcript := p.transcript()
 			for _, line := range c.wantLines {
@@ -291,7 +291,7 @@ func TestHeloName(t *testing.T) {
 			p := startPeer(t, ls[0])
 			d := newDeliverer(t, dns, port, c.files)
 
-			report, oe := deliver(t, d, "sender@sender.test", "joe@one.example", []byte(body))
+			report, oe := deliver(t, d, "sender@sender.test", "joe@one.example", Bytes(body))
 			if c.want == "" {
 				wantFailure(t, report, oe, failure{text: "Unable to read control files. (#4.3.0)"})
 				if n := p.connections(); n != 0 {
@@ -318,7 +318,7 @@ func TestContextCancellation(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		report, oe := result(t, "joe@one.example")(d.Deliver(ctx, "sender@sender.test", "joe@one.example", []byte(body)))
+		report, oe := result(t, "joe@one.example")(d.Deliver(ctx, "sender@sender.test", "joe@one.example", Bytes(body)))
 		if took := time.Since(start); took > 5*time.Second {
 			t.Errorf("Deliver took %v after the context ended", took)
 		}
@@ -334,7 +334,7 @@ func TestContextCancellation(t *testing.T) {
 		port, ls := listenSame(t, "127.0.0.2")
 		p := startPeer(t, ls[0])
 		d := newDeliverer(t, dns, port, nil)
-		report, oe := result(t, "joe@[127.0.0.2]")(d.Deliver(cancelled(), "sender@sender.test", "joe@[127.0.0.2]", []byte(body)))
+		report, oe := result(t, "joe@[127.0.0.2]")(d.Deliver(cancelled(), "sender@sender.test", "joe@[127.0.0.2]", Bytes(body)))
 		wantFailure(t, report, oe, failure{text: "Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)"})
 		if n := len(p.messages()); n != 0 {
 			t.Errorf("peer received %d messages", n)
@@ -342,7 +342,7 @@ func TestContextCancellation(t *testing.T) {
 	})
 	t.Run("an ended context before DNS gives a temporary outcome", func(t *testing.T) {
 		d := newDeliverer(t, dns, 25, nil)
-		report, oe := result(t, "joe@one.example")(d.Deliver(cancelled(), "sender@sender.test", "joe@one.example", []byte(body)))
+		report, oe := result(t, "joe@one.example")(d.Deliver(cancelled(), "sender@sender.test", "joe@one.example", Bytes(body)))
 		wantFailure(t, report, oe, failure{text: "Sorry, I couldn't find any host by that name. (#4.1.2)"})
 	})
 }

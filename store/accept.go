@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -16,10 +17,16 @@ const chunkSize = 256 << 10
 
 // Accept queues msg with every recipient pending and due at once. It
 // returns after the transaction is on disk; only then may the caller tell
-// the sender that the message was accepted.
+// the sender that the message was accepted. It takes over msg.Spool, if
+// any: accepted with the message, or discarded when Accept fails.
 func (db *DB) Accept(ctx context.Context, msg *NewMessage) (MsgID, error) {
 	if err := checkNew(msg); err != nil {
+		discard(msg)
 		return 0, err
+	}
+	if err := prepare([]*NewMessage{msg}); err != nil {
+		discard(msg)
+		return 0, fmt.Errorf("queue database %s: accept: %w", db.path, err)
 	}
 	now := db.now()
 	var id MsgID
@@ -29,8 +36,10 @@ func (db *DB) Accept(ctx context.Context, msg *NewMessage) (MsgID, error) {
 		return err
 	})
 	if err != nil {
+		discard(msg)
 		return 0, fmt.Errorf("queue database %s: accept: %w", db.path, err)
 	}
+	accepted(msg)
 	db.signalAccepted()
 	return id, nil
 }
@@ -47,6 +56,35 @@ func checkNew(msg *NewMessage) error {
 	return nil
 }
 
+// prepare makes the body files of msgs durable before the transaction
+// that names them.
+func prepare(msgs []*NewMessage) error {
+	for _, m := range msgs {
+		if m.Spool != nil {
+			if err := m.Spool.prepare(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func discard(msgs ...*NewMessage) {
+	for _, m := range msgs {
+		if m.Spool != nil {
+			m.Spool.Discard()
+		}
+	}
+}
+
+func accepted(msgs ...*NewMessage) {
+	for _, m := range msgs {
+		if m.Spool != nil {
+			m.Spool.accepted()
+		}
+	}
+}
+
 // acceptTx writes msg into tx. It is called again, in a new transaction,
 // when the group it was in is retried, so it derives everything from its
 // arguments and the transaction.
@@ -61,9 +99,16 @@ func acceptTx(tx *bolt.Tx, msg *NewMessage, now time.Time) (MsgID, error) {
 		Sender:     msg.Sender,
 		Origin:     msg.Origin,
 		Received:   now,
-		Size:       int64(len(msg.Body)),
+		Size:       msg.size(),
 		Recipients: len(msg.Recipients),
 		Open:       len(msg.Recipients),
+	}
+	body := msg.Body
+	if msg.Spool != nil {
+		var inline bool
+		if body, inline = msg.Spool.inline(); !inline {
+			env.BodyFile = msg.Spool.fileName()
+		}
 	}
 	if err := msgs.Put(msgKey(id), encodeEnvelope(env)); err != nil {
 		return 0, err
@@ -82,8 +127,10 @@ func acceptTx(tx *bolt.Tx, msg *NewMessage, now time.Time) (MsgID, error) {
 			return 0, err
 		}
 	}
+	if env.BodyFile != "" {
+		return id, nil
+	}
 	bodies := tx.Bucket(bucketBodies)
-	body := msg.Body
 	for chunk := uint32(0); chunk == 0 || len(body) > 0; chunk++ {
 		n := min(len(body), chunkSize)
 		if err := bodies.Put(bodyKey(id, chunk), body[:n]); err != nil {
@@ -94,20 +141,53 @@ func acceptTx(tx *bolt.Tx, msg *NewMessage, now time.Time) (MsgID, error) {
 	return id, nil
 }
 
-// Body returns the whole stored message of id.
+// Body returns the whole stored message of id. It reads a body file
+// whole: it is for tools and tests; deliveries read through OpenBody.
 func (db *DB) Body(id MsgID) ([]byte, error) {
-	var out []byte
-	err := db.view(func(tx *bolt.Tx) error {
-		env := tx.Bucket(bucketMsgs).Get(msgKey(id))
-		if env == nil {
-			return fmt.Errorf("message %d is not in the queue", id)
-		}
-		out = readBody(tx, id)
-		return nil
-	})
-	return out, err
+	b, err := db.OpenBody(id)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	return io.ReadAll(b.Reader())
 }
 
+// OpenBody opens the stored message of id for reading. The caller closes
+// it. A body file stays readable through it even after the message leaves
+// the queue.
+func (db *DB) OpenBody(id MsgID) (*Body, error) {
+	var (
+		inline []byte
+		env    *Envelope
+	)
+	err := db.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMsgs).Get(msgKey(id))
+		if v == nil {
+			return fmt.Errorf("message %d is not in the queue", id)
+		}
+		var err error
+		if env, err = decodeEnvelope(id, v); err != nil {
+			return err
+		}
+		if env.BodyFile == "" {
+			inline = readBody(tx, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if env.BodyFile == "" {
+		return &Body{inline: inline, size: int64(len(inline))}, nil
+	}
+	f, err := db.openBodyFile(env.BodyFile)
+	if err != nil {
+		return nil, fmt.Errorf("message %d: %w", id, err)
+	}
+	return &Body{file: f, size: env.Size}, nil
+}
+
+// readBody reads a body held in the database.
 func readBody(tx *bolt.Tx, id MsgID) []byte {
 	var out []byte
 	c := tx.Bucket(bucketBodies).Cursor()

@@ -12,6 +12,7 @@ import (
 // decoder keeps reading every format it has ever written.
 const (
 	msgFormat1  byte = 1
+	msgFormat2  byte = 2 // adds the body file's name
 	rcptFormat1 byte = 1
 )
 
@@ -102,7 +103,7 @@ func fromUnixNano(n int64) time.Time {
 
 func encodeEnvelope(e *Envelope) []byte {
 	var enc encoder
-	enc.byte(msgFormat1)
+	enc.byte(msgFormat2)
 	enc.string(e.Sender)
 	enc.string(e.Origin.Kind)
 	enc.string(e.Origin.RemoteIP)
@@ -112,13 +113,15 @@ func encodeEnvelope(e *Envelope) []byte {
 	enc.varint(e.Size)
 	enc.uvarint(uint64(e.Recipients))
 	enc.uvarint(uint64(e.Open))
+	enc.string(e.BodyFile)
 	return enc.b
 }
 
 func decodeEnvelope(id MsgID, b []byte) (*Envelope, error) {
 	d := decoder{b: b}
-	if f := d.byte(); d.err == nil && f != msgFormat1 {
-		return nil, fmt.Errorf("message %d: unknown record format %d", id, f)
+	format := d.byte()
+	if d.err == nil && format != msgFormat1 && format != msgFormat2 {
+		return nil, fmt.Errorf("message %d: unknown record format %d", id, format)
 	}
 	e := &Envelope{ID: id}
 	e.Sender = d.string()
@@ -130,6 +133,9 @@ func decodeEnvelope(id MsgID, b []byte) (*Envelope, error) {
 	e.Size = d.varint()
 	e.Recipients = int(d.uvarint())
 	e.Open = int(d.uvarint())
+	if format >= msgFormat2 {
+		e.BodyFile = d.string()
+	}
 	if d.err != nil {
 		return nil, fmt.Errorf("message %d: %w", id, d.err)
 	}

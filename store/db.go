@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -15,8 +16,10 @@ import (
 )
 
 // SchemaVersion is the layout of the queue database this code reads and
-// writes.
-const SchemaVersion = 1
+// writes. Version 2 added body files (queue/bodies/) and the message
+// record that names them; a version 1 database is a version 2 one with no
+// body files, and is marked 2 when opened for writing.
+const SchemaVersion = 2
 
 var (
 	bucketMeta   = []byte("meta")
@@ -35,6 +38,10 @@ type DB struct {
 	path   string
 	bolt   *bolt.DB
 	commit *committer
+	// bodies is the directory of body files, beside the database.
+	bodies string
+	// budget bounds the bytes all spools hold in memory.
+	budget budget
 
 	// accepted is signalled (without blocking) after every commit that
 	// queued a message, so the engine can look for new work at once.
@@ -55,6 +62,9 @@ type Options struct {
 	Owner string
 	// Now is the clock for arrival and due times; time.Now when nil.
 	Now func() time.Time
+	// InlineBudget bounds the bytes that spools hold in memory, all
+	// together; zero means DefaultInlineBudget.
+	InlineBudget int64
 }
 
 // Open opens the queue database at path, creating it if it does not exist.
@@ -80,6 +90,11 @@ func Open(path string, opts Options) (*DB, error) {
 		b.Close()
 		return nil, err
 	}
+	bodies := filepath.Join(filepath.Dir(path), "bodies")
+	if err := os.Mkdir(bodies, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		b.Close()
+		return nil, fmt.Errorf("queue body directory: %w", err)
+	}
 	if opts.Owner != "" {
 		// Best effort: the owner file only improves an error message.
 		_ = os.WriteFile(path+".owner", fmt.Appendf(nil, "%d %s\n", os.Getpid(), opts.Owner), 0o644)
@@ -87,8 +102,13 @@ func Open(path string, opts Options) (*DB, error) {
 	db := &DB{
 		path:     path,
 		bolt:     b,
+		bodies:   bodies,
 		accepted: make(chan struct{}, 1),
 		now:      opts.Now,
+	}
+	db.budget.limit = opts.InlineBudget
+	if db.budget.limit == 0 {
+		db.budget.limit = DefaultInlineBudget
 	}
 	if db.now == nil {
 		db.now = time.Now
@@ -112,15 +132,17 @@ func holder(path string) string {
 func checkSchema(b *bolt.DB, path string) error {
 	// Read first: a queue that exists is opened without a write, so that
 	// it opens on a full disk too.
-	var fresh bool
+	var fresh, old bool
 	err := b.View(func(tx *bolt.Tx) error {
 		fresh = tx.Bucket(bucketMeta) == nil
 		if fresh {
 			return nil
 		}
-		return checkVersion(tx.Bucket(bucketMeta), path)
+		v, err := checkVersion(tx.Bucket(bucketMeta), path)
+		old = v < SchemaVersion
+		return err
 	})
-	if err != nil || !fresh {
+	if err != nil || (!fresh && !old) {
 		return err
 	}
 	return b.Update(func(tx *bolt.Tx) error {
@@ -134,23 +156,28 @@ func checkSchema(b *bolt.DB, path string) error {
 			}
 			return createSchema(tx)
 		}
-		return checkVersion(meta, path)
+		if _, err := checkVersion(meta, path); err != nil {
+			return err
+		}
+		return meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion))
 	})
 }
 
-func checkVersion(meta *bolt.Bucket, path string) error {
+// checkVersion returns the database's schema version, or an error if this
+// code cannot read it.
+func checkVersion(meta *bolt.Bucket, path string) (uint32, error) {
 	v := meta.Get(keySchema)
 	if len(v) != 4 {
-		return fmt.Errorf("queue database %s: schema version record is damaged (%d bytes)", path, len(v))
+		return 0, fmt.Errorf("queue database %s: schema version record is damaged (%d bytes)", path, len(v))
 	}
 	n := binary.BigEndian.Uint32(v)
 	switch {
 	case n > SchemaVersion:
-		return fmt.Errorf("queue database %s has schema version %d, newer than this gqmail understands (%d); refusing to open it", path, n, SchemaVersion)
+		return n, fmt.Errorf("queue database %s has schema version %d, newer than this gqmail understands (%d); refusing to open it", path, n, SchemaVersion)
 	case n < 1:
-		return fmt.Errorf("queue database %s has unknown schema version %d", path, n)
+		return n, fmt.Errorf("queue database %s has unknown schema version %d", path, n)
 	}
-	return nil
+	return n, nil
 }
 
 func createSchema(tx *bolt.Tx) error {

@@ -80,8 +80,21 @@ type NewMessage struct {
 	Sender     string
 	Recipients []Recipient
 	Origin     Origin
-	// Body is the whole message, header and body, with LF line ends.
+	// Body is the whole message, header and body, with LF line ends. It
+	// is used when Spool is nil.
 	Body []byte
+	// Spool, when set, holds the message instead of Body. The queue
+	// takes it over: once the call that was given it returns, it has
+	// been accepted or discarded.
+	Spool *Spool
+}
+
+// size is the message's length in bytes.
+func (m *NewMessage) size() int64 {
+	if m.Spool != nil {
+		return m.Spool.Size()
+	}
+	return int64(len(m.Body))
 }
 
 // Ref names one recipient of one message.
@@ -102,6 +115,9 @@ type Envelope struct {
 	Recipients int
 	// Open counts the recipients still pending.
 	Open int
+	// BodyFile names the body's file under queue/bodies/, for a body
+	// larger than InlineMax; empty when the body is in the database.
+	BodyFile string
 }
 
 // RecipientState is a queued recipient as stored.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,11 +26,13 @@ type Result struct {
 }
 
 // Finisher is called inside the transaction that ends the last pending
-// recipient of a message, with the final state of every recipient. The
-// messages it returns (a bounce) are queued in that transaction. It may be
-// called more than once for the same message (see committer) and must not
-// have other effects.
-type Finisher func(env *Envelope, rcpts []RecipientState, body []byte) ([]*NewMessage, error)
+// recipient of a message, with the final state of every recipient and the
+// message's first InlineMax bytes (all of it, unless env.Size is larger).
+// The messages it returns (a bounce) are queued in that transaction; they
+// carry their body in Body, not in a Spool. It may be called more than
+// once for the same message (see committer) and must not have other
+// effects.
+type Finisher func(env *Envelope, rcpts []RecipientState, head []byte) ([]*NewMessage, error)
 
 // Recorded says what Record did besides storing the result.
 type Recorded struct {
@@ -38,11 +42,34 @@ type Recorded struct {
 	// Queued lists the messages queued by the transaction: the result's
 	// Enqueue, then what the Finisher returned.
 	Queued []MsgID
+
+	// unlink names the body file to remove once the transaction that
+	// removed its message is on disk.
+	unlink string
 }
 
 // Record stores the result of a delivery attempt. finish may be nil when no
-// bounce is to be made.
+// bounce is to be made. It takes over the spools of r.Enqueue, as Accept
+// does.
 func (db *DB) Record(ctx context.Context, r Result, finish Finisher) (Recorded, error) {
+	out, err := db.record(ctx, r, finish)
+	if err != nil {
+		discard(r.Enqueue...)
+		return Recorded{}, err
+	}
+	accepted(r.Enqueue...)
+	if out.unlink != "" {
+		// After the commit: a crash before this leaves a file that
+		// RemoveOrphanBodies finds, never a record without its file.
+		os.Remove(filepath.Join(db.bodies, out.unlink))
+	}
+	if len(out.Queued) > 0 {
+		db.signalAccepted()
+	}
+	return out, nil
+}
+
+func (db *DB) record(ctx context.Context, r Result, finish Finisher) (Recorded, error) {
 	switch r.State {
 	case Pending, Delivered, Failed:
 	default:
@@ -53,22 +80,22 @@ func (db *DB) Record(ctx context.Context, r Result, finish Finisher) (Recorded, 
 			return Recorded{}, fmt.Errorf("record %v: %w", r.Ref, err)
 		}
 	}
+	if err := prepare(r.Enqueue); err != nil {
+		return Recorded{}, fmt.Errorf("queue database %s: record %v: %w", db.path, r.Ref, err)
+	}
 	now := db.now()
 	var out Recorded
 	err := db.update(ctx, func(tx *bolt.Tx) error {
 		out = Recorded{}
-		return recordTx(tx, r, finish, now, &out)
+		return db.recordTx(tx, r, finish, now, &out)
 	})
 	if err != nil {
 		return Recorded{}, fmt.Errorf("queue database %s: record %v: %w", db.path, r.Ref, err)
 	}
-	if len(out.Queued) > 0 {
-		db.signalAccepted()
-	}
 	return out, nil
 }
 
-func recordTx(tx *bolt.Tx, r Result, finish Finisher, now time.Time, out *Recorded) error {
+func (db *DB) recordTx(tx *bolt.Tx, r Result, finish Finisher, now time.Time, out *Recorded) error {
 	rcpts, due, msgs := tx.Bucket(bucketRcpts), tx.Bucket(bucketDue), tx.Bucket(bucketMsgs)
 	v := rcpts.Get(rcptKey(r.Ref))
 	if v == nil {
@@ -127,13 +154,20 @@ func recordTx(tx *bolt.Tx, r Result, finish Finisher, now time.Time, out *Record
 		return err
 	}
 	if finish != nil {
-		more, err := finish(env, all, readBody(tx, r.Msg))
+		head, err := db.head(tx, env)
+		if err != nil {
+			return fmt.Errorf("finishing message %d: %w", r.Msg, err)
+		}
+		more, err := finish(env, all, head)
 		if err != nil {
 			return fmt.Errorf("finishing message %d: %w", r.Msg, err)
 		}
 		for _, m := range more {
 			if err := checkNew(m); err != nil {
 				return fmt.Errorf("finishing message %d: %w", r.Msg, err)
+			}
+			if m.Spool != nil {
+				return fmt.Errorf("finishing message %d: a finisher's message must carry its body in Body", r.Msg)
 			}
 			id, err := acceptTx(tx, m, now)
 			if err != nil {
@@ -146,7 +180,23 @@ func recordTx(tx *bolt.Tx, r Result, finish Finisher, now time.Time, out *Record
 		return err
 	}
 	out.Finished = true
+	out.unlink = env.BodyFile
 	return nil
+}
+
+// head returns the first InlineMax bytes of a message: all of a body held
+// in the database, the start of a body file.
+func (db *DB) head(tx *bolt.Tx, env *Envelope) ([]byte, error) {
+	if env.BodyFile == "" {
+		return readBody(tx, env.ID), nil
+	}
+	f, err := db.openBodyFile(env.BodyFile)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := &Body{file: f, size: env.Size}
+	return b.Head(InlineMax)
 }
 
 func recipientsTx(tx *bolt.Tx, id MsgID) ([]RecipientState, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -34,7 +35,8 @@ type mailboxes struct {
 	got map[string][]string
 }
 
-func (m *mailboxes) Deliver(_ context.Context, job store.Job, body []byte) engine.Result {
+func (m *mailboxes) Deliver(_ context.Context, job store.Job, msg *store.Body) engine.Result {
+	body, _ := io.ReadAll(msg.Reader())
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.got[job.Recipient.Deliver] = append(m.got[job.Recipient.Deliver], string(body))

@@ -133,6 +133,11 @@ func runDaemon(root string) error {
 		helperCmd.Wait()
 		return err
 	}
+	if n, err := db.RemoveOrphanBodies(); err != nil {
+		s.log.Warning("unable to remove orphan body files: %v", err)
+	} else if n > 0 {
+		s.log.Info("queue: removed %d body files no message names", n)
+	}
 	err = serve(s, db, helper, listeners)
 	helper.Close()
 	helperCmd.Wait()

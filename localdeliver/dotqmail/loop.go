@@ -1,7 +1,8 @@
 package dotqmail
 
 import (
-	"bytes"
+	"bufio"
+	"io"
 	"strings"
 
 	"github.com/gqmail/gqmail/internal/outcome"
@@ -11,19 +12,41 @@ import (
 // lines before the first empty line) holds a line byte-identical to
 // "Delivered-To: " + recipient, with any newline in recipient turned into
 // "_" as in DTLINE. As in qmail, a last line without its "\n" is not looked
-// at, and "Delivered-To: x\r" does not match "Delivered-To: x".
-func IsLoop(msg []byte, recipient string) bool {
+// at, and "Delivered-To: x\r" does not match "Delivered-To: x". It reads
+// the header in pieces: a line longer than the one it looks for is passed
+// over, never held.
+func IsLoop(msg io.Reader, recipient string) (bool, error) {
 	dt := "Delivered-To: " + strings.ReplaceAll(recipient, "\n", "_") + "\n"
+	r := bufio.NewReaderSize(msg, max(len(dt)+1, 4096))
 	for {
-		nl := bytes.IndexByte(msg, '\n')
-		if nl <= 0 { // no complete line left, or the empty line
-			return false
+		line, err := r.ReadSlice('\n')
+		switch {
+		case err == bufio.ErrBufferFull:
+			// Longer than dt: skip to its end.
+			for err == bufio.ErrBufferFull {
+				_, err = r.ReadSlice('\n')
+			}
+			if err != nil {
+				return false, eofIsNoLoop(err)
+			}
+			continue
+		case err != nil:
+			return false, eofIsNoLoop(err)
 		}
-		if string(msg[:nl+1]) == dt {
-			return true
+		if len(line) == 1 { // the empty line
+			return false, nil
 		}
-		msg = msg[nl+1:]
+		if string(line) == dt {
+			return true, nil
+		}
 	}
+}
+
+func eofIsNoLoop(err error) error {
+	if err == io.EOF {
+		return nil
+	}
+	return err
 }
 
 // Loop is the permanent failure for a message that IsLoop reports.

@@ -1,6 +1,9 @@
 package dotqmail
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestIsLoop(t *testing.T) {
 	const rcpt = "joe@example.org"
@@ -21,18 +24,20 @@ func TestIsLoop(t *testing.T) {
 		{"a header without a body is still scanned", "X: y\nDelivered-To: joe@example.org\n", true},
 		{"a last line without newline is not scanned, as in qmail", "X: y\nDelivered-To: joe@example.org", false},
 		{"an empty message is not a loop", "", false},
+		{"a header line longer than any buffer is passed over", "X: " + strings.Repeat("y", 20000) + "\nDelivered-To: joe@example.org\n\n", true},
+		{"a long line that ends in our line is not our line", "X: " + strings.Repeat("y", 5000) + "Delivered-To: joe@example.org\n\n", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := IsLoop([]byte(tt.msg), rcpt); got != tt.want {
-				t.Errorf("IsLoop(%q, %q) = %v, want %v", tt.msg, rcpt, got, tt.want)
+			if got, err := IsLoop(strings.NewReader(tt.msg), rcpt); got != tt.want || err != nil {
+				t.Errorf("IsLoop(%.60q, %q) = %v, %v; want %v", tt.msg, rcpt, got, err, tt.want)
 			}
 		})
 	}
 }
 
 func TestIsLoopComparesWithTheDTLINEForm(t *testing.T) {
-	if !IsLoop([]byte("Delivered-To: a_b@c\n\n"), "a\nb@c") {
+	if loop, _ := IsLoop(strings.NewReader("Delivered-To: a_b@c\n\n"), "a\nb@c"); !loop {
 		t.Error("a newline in the recipient is not compared as _, as DTLINE writes it")
 	}
 }

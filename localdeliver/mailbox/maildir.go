@@ -3,6 +3,7 @@ package mailbox
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -46,7 +47,7 @@ const maxCreateTries = 3
 // tmp/ or new/. ctx is consulted before the file is created; once writing
 // has begun the delivery is carried through. Every failure is a temporary
 // *outcome.Error.
-func (m *Maildir) Deliver(ctx context.Context, dir string, env Envelope, msg []byte) (string, error) {
+func (m *Maildir) Deliver(ctx context.Context, dir string, env Envelope, msg io.Reader) (string, error) {
 	fsys := orOS(m.FS)
 	if err := checkMaildir(fsys, dir); err != nil {
 		return "", err
@@ -104,11 +105,11 @@ func (m *Maildir) Deliver(ctx context.Context, dir string, env Envelope, msg []b
 
 // writeMaildir writes the file's contents, fsyncs and closes f; f is closed
 // whatever happens.
-func writeMaildir(f File, env Envelope, msg []byte) error {
+func writeMaildir(f File, env Envelope, msg io.Reader) error {
 	head := RPLine(env.Sender) + DTLine(env.Recipient)
 	_, err := f.Write([]byte(head))
 	if err == nil {
-		_, err = f.Write(msg)
+		_, err = io.Copy(f, msg)
 	}
 	if err == nil {
 		err = f.Sync()

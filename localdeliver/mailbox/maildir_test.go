@@ -54,7 +54,7 @@ func TestMaildirDeliversIntoNew(t *testing.T) {
 	dir := newMaildir(t)
 	m := Maildir{Host: "testhost"}
 	msg := "From x\nSubject: hi\n\nbody without final newline"
-	name, err := m.Deliver(context.Background(), dir, testEnv, []byte(msg))
+	name, err := m.Deliver(context.Background(), dir, testEnv, bytes.NewReader([]byte(msg)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestMaildirRelativePathIsFromWorkingDirectory(t *testing.T) {
 	dir := newMaildir(t)
 	t.Chdir(filepath.Dir(filepath.Clean(dir)))
 	m := Maildir{Host: "testhost"}
-	name, err := m.Deliver(context.Background(), "./Maildir/", testEnv, []byte("x\n"))
+	name, err := m.Deliver(context.Background(), "./Maildir/", testEnv, bytes.NewReader([]byte("x\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestMaildirRelativePathIsFromWorkingDirectory(t *testing.T) {
 func TestMaildirHostNameEscaped(t *testing.T) {
 	dir := newMaildir(t)
 	m := Maildir{Host: "a/b:c"}
-	name, err := m.Deliver(context.Background(), dir, testEnv, []byte("x\n"))
+	name, err := m.Deliver(context.Background(), dir, testEnv, bytes.NewReader([]byte("x\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestMaildirDefaultHostIsHostname(t *testing.T) {
 	}
 	dir := newMaildir(t)
 	var m Maildir
-	name, err := m.Deliver(context.Background(), dir, testEnv, []byte("x\n"))
+	name, err := m.Deliver(context.Background(), dir, testEnv, bytes.NewReader([]byte("x\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestMaildirFailuresLeaveNothingBehind(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := newMaildir(t)
 			m := Maildir{Host: "testhost", FS: tt.fs}
-			_, err := m.Deliver(context.Background(), dir, testEnv, bytes.Repeat([]byte("body\n"), 100))
+			_, err := m.Deliver(context.Background(), dir, testEnv, bytes.NewReader(bytes.Repeat([]byte("body\n"), 100)))
 			wantFailure(t, err, text)
 			wantEmpty(t, dir)
 		})
@@ -145,7 +145,7 @@ func TestMaildirFailuresLeaveNothingBehind(t *testing.T) {
 func TestMaildirRetriesTakenName(t *testing.T) {
 	dir := newMaildir(t)
 	m := Maildir{Host: "testhost", FS: &faultFS{existFor: 2}}
-	name, err := m.Deliver(context.Background(), dir, testEnv, []byte("x\n"))
+	name, err := m.Deliver(context.Background(), dir, testEnv, bytes.NewReader([]byte("x\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestMaildirMissingGivesChdirText(t *testing.T) {
 	}
 	for _, dir := range []string{filepath.Join(base, "Maildir") + "/", file + "/"} {
 		var m Maildir
-		_, err := m.Deliver(context.Background(), dir, testEnv, []byte("x\n"))
+		_, err := m.Deliver(context.Background(), dir, testEnv, bytes.NewReader([]byte("x\n")))
 		wantFailure(t, err, "Unable to chdir to maildir. (#4.2.1)")
 	}
 }
@@ -176,7 +176,7 @@ func TestMaildirMissingTmpIsTemporaryError(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m Maildir
-	_, err := m.Deliver(context.Background(), dir, testEnv, []byte("x\n"))
+	_, err := m.Deliver(context.Background(), dir, testEnv, bytes.NewReader([]byte("x\n")))
 	wantFailure(t, err, "Temporary error on maildir delivery. (#4.3.0)")
 	if _, err := os.Stat(filepath.Join(dir, "tmp")); err == nil {
 		t.Error("tmp/ was created")
@@ -188,7 +188,7 @@ func TestMaildirCanceledContextDeliversNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var m Maildir
-	_, err := m.Deliver(ctx, dir, testEnv, []byte("x\n"))
+	_, err := m.Deliver(ctx, dir, testEnv, bytes.NewReader([]byte("x\n")))
 	wantFailure(t, err, "Temporary error on maildir delivery. (#4.3.0)")
 	wantEmpty(t, dir)
 }
@@ -205,7 +205,7 @@ func TestMaildirNamesUniqueAcrossGoroutines(t *testing.T) {
 	for range workers {
 		wg.Go(func() {
 			for range each {
-				name, err := m.Deliver(context.Background(), dir, testEnv, []byte("x\n"))
+				name, err := m.Deliver(context.Background(), dir, testEnv, bytes.NewReader([]byte("x\n")))
 				if err != nil {
 					t.Error(err)
 					return
@@ -235,7 +235,7 @@ func TestMaildirSymlinkToOwnDirectoryAllowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := Maildir{Host: "testhost"}
-	name, err := m.Deliver(context.Background(), link+"/", testEnv, []byte("x\n"))
+	name, err := m.Deliver(context.Background(), link+"/", testEnv, bytes.NewReader([]byte("x\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestMaildirSymlinkToSomeoneElsesDirectoryRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m Maildir
-	_, err := m.Deliver(context.Background(), link+"/", testEnv, []byte("x\n"))
+	_, err := m.Deliver(context.Background(), link+"/", testEnv, bytes.NewReader([]byte("x\n")))
 	wantFailure(t, err, "Unable to open "+link+"/: it is a symbolic link to a directory owned by someone else. (#4.7.0)")
 	wantEmpty(t, dir)
 }
@@ -271,7 +271,7 @@ func TestMaildirSymlinkOwnedBySomeoneElseRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m Maildir
-	_, err := m.Deliver(context.Background(), link+"/", testEnv, []byte("x\n"))
+	_, err := m.Deliver(context.Background(), link+"/", testEnv, bytes.NewReader([]byte("x\n")))
 	wantFailure(t, err, "Unable to open "+link+"/: it is a symbolic link owned by someone else. (#4.7.0)")
 	wantEmpty(t, dir)
 }
@@ -282,7 +282,7 @@ func BenchmarkMaildir4K(b *testing.B) {
 	m := Maildir{Host: "benchhost"}
 	b.SetBytes(int64(len(msg)))
 	for b.Loop() {
-		if _, err := m.Deliver(context.Background(), dir, testEnv, msg); err != nil {
+		if _, err := m.Deliver(context.Background(), dir, testEnv, bytes.NewReader(msg)); err != nil {
 			b.Fatal(err)
 		}
 	}

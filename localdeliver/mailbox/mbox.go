@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,7 +45,7 @@ type Mbox struct {
 // back to its old length if the lock was held. If ctx is done while Append
 // waits for the lock, it gives up with a temporary failure; once writing has
 // begun, ctx is not consulted. Every failure is a temporary *outcome.Error.
-func (m *Mbox) Append(ctx context.Context, path string, env Envelope, msg []byte) error {
+func (m *Mbox) Append(ctx context.Context, path string, env Envelope, msg io.Reader) error {
 	f, err := openMbox(orOS(m.FS), path)
 	if err != nil {
 		return err
@@ -171,7 +173,7 @@ func lock(ctx context.Context, f File, timeout time.Duration, path string) (bool
 }
 
 // writeMbox writes the whole mboxrd entry to f and fsyncs it.
-func writeMbox(f File, env Envelope, msg []byte) error {
+func writeMbox(f File, env Envelope, msg io.Reader) error {
 	t := env.Time
 	if t.IsZero() {
 		t = time.Now()
@@ -180,7 +182,9 @@ func writeMbox(f File, env Envelope, msg []byte) error {
 	w.WriteString(UFLine(env.Sender, t))
 	w.WriteString(RPLine(env.Sender))
 	w.WriteString(DTLine(env.Recipient))
-	writeMboxrd(w, msg)
+	if err := writeMboxrd(w, bufio.NewReaderSize(msg, 64<<10)); err != nil {
+		return err
+	}
 	w.WriteByte('\n')
 	if err := w.Flush(); err != nil {
 		return err
@@ -188,22 +192,51 @@ func writeMbox(f File, env Envelope, msg []byte) error {
 	return f.Sync()
 }
 
-// writeMboxrd writes msg with ">" before every line matching ^>*From , and
-// a final newline if msg does not end with one. Errors stick in w and are
-// reported by its Flush.
-func writeMboxrd(w *bufio.Writer, msg []byte) {
-	for len(msg) > 0 {
-		line := msg
-		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
-			line = msg[:i+1]
+// writeMboxrd copies msg with ">" before every line matching ^>*From , and
+// a final newline if msg does not end with one. It reads a line's leading
+// ">" one byte at a time and the rest in pieces, so no line is ever held
+// whole, however long. Errors of w stick in it and are reported by its
+// Flush; the error returned is msg's.
+func writeMboxrd(w *bufio.Writer, msg *bufio.Reader) error {
+	for {
+		quotes := 0
+		for {
+			c, err := msg.ReadByte()
+			if err == io.EOF {
+				if quotes > 0 {
+					w.WriteString(strings.Repeat(">", quotes) + "\n")
+				}
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if c != '>' {
+				msg.UnreadByte()
+				break
+			}
+			quotes++
 		}
-		msg = msg[len(line):]
-		if fromLine(line) {
+		if p, _ := msg.Peek(5); string(p) == "From " {
 			w.WriteByte('>')
 		}
-		w.Write(line)
-		if line[len(line)-1] != '\n' {
-			w.WriteByte('\n')
+		w.WriteString(strings.Repeat(">", quotes))
+		for {
+			piece, err := msg.ReadSlice('\n')
+			w.Write(piece)
+			if err == nil {
+				break
+			}
+			if err == bufio.ErrBufferFull {
+				continue
+			}
+			if err == io.EOF {
+				// The line has at least the byte that ended its
+				// quotes, and no newline.
+				w.WriteByte('\n')
+				return nil
+			}
+			return err
 		}
 	}
 }

@@ -67,7 +67,7 @@ func TestMboxFormat(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(scratch(t), "Mailbox")
 			var m Mbox
-			if err := m.Append(context.Background(), path, testEnv, []byte(tt.msg)); err != nil {
+			if err := m.Append(context.Background(), path, testEnv, bytes.NewReader([]byte(tt.msg))); err != nil {
 				t.Fatal(err)
 			}
 			if got := readFile(t, path); got != tt.want {
@@ -82,7 +82,7 @@ func TestMboxNullSenderIsMailerDaemon(t *testing.T) {
 	env := testEnv
 	env.Sender = ""
 	var m Mbox
-	if err := m.Append(context.Background(), path, env, []byte("x\n")); err != nil {
+	if err := m.Append(context.Background(), path, env, bytes.NewReader([]byte("x\n"))); err != nil {
 		t.Fatal(err)
 	}
 	want := "From MAILER-DAEMON Wed Jan 03 01:05:34 1996\nReturn-Path: <>\nDelivered-To: bob@example.org\nx\n\n"
@@ -94,7 +94,7 @@ func TestMboxNullSenderIsMailerDaemon(t *testing.T) {
 func TestMboxCreatedWithMode0600(t *testing.T) {
 	path := filepath.Join(scratch(t), "Mailbox")
 	var m Mbox
-	if err := m.Append(context.Background(), path, testEnv, []byte("x\n")); err != nil {
+	if err := m.Append(context.Background(), path, testEnv, bytes.NewReader([]byte("x\n"))); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(path)
@@ -114,7 +114,7 @@ func TestMboxTwoAppendsFollowEachOther(t *testing.T) {
 	}
 	var m Mbox
 	for _, msg := range []string{"first\n", "second"} {
-		if err := m.Append(context.Background(), path, testEnv, []byte(msg)); err != nil {
+		if err := m.Append(context.Background(), path, testEnv, bytes.NewReader([]byte(msg))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -128,7 +128,7 @@ func TestMboxRelativePathIsFromWorkingDirectory(t *testing.T) {
 	dir := scratch(t)
 	t.Chdir(dir)
 	var m Mbox
-	if err := m.Append(context.Background(), "./Mailbox", testEnv, []byte("x\n")); err != nil {
+	if err := m.Append(context.Background(), "./Mailbox", testEnv, bytes.NewReader([]byte("x\n"))); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, filepath.Join(dir, "Mailbox")); got != testHead+"x\n\n" {
@@ -149,7 +149,7 @@ func TestMboxTruncatedBackAfterWriteFailure(t *testing.T) {
 			}
 			ffs := &faultFS{writeErr: syscall.ENOSPC, writeBudget: budget}
 			m := Mbox{FS: ffs}
-			err := m.Append(context.Background(), path, testEnv, []byte(body))
+			err := m.Append(context.Background(), path, testEnv, bytes.NewReader([]byte(body)))
 			wantFailure(t, err, "Unable to write "+path+": no space left on device. (#4.3.0)")
 			if got := readFile(t, path); got != old {
 				t.Errorf("mbox not truncated back: %d bytes, want %d", len(got), len(old))
@@ -165,7 +165,7 @@ func TestMboxTruncatedBackAfterFsyncFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := Mbox{FS: &faultFS{syncErr: syscall.EIO}}
-	err := m.Append(context.Background(), path, testEnv, []byte("new message\n"))
+	err := m.Append(context.Background(), path, testEnv, bytes.NewReader([]byte("new message\n")))
 	wantFailure(t, err, "Unable to write "+path+": input/output error. (#4.3.0)")
 	if got := readFile(t, path); got != old {
 		t.Errorf("mbox holds %q, want the old contents %q", got, old)
@@ -177,7 +177,7 @@ func TestMboxTruncatedBackAfterFsyncFailure(t *testing.T) {
 func TestMboxNotTruncatedWhenUnlocked(t *testing.T) {
 	path := filepath.Join(scratch(t), "Mailbox")
 	m := Mbox{FS: &faultFS{badFd: true, syncErr: syscall.EIO}}
-	err := m.Append(context.Background(), path, testEnv, []byte("x\n"))
+	err := m.Append(context.Background(), path, testEnv, bytes.NewReader([]byte("x\n")))
 	wantFailure(t, err, "Unable to write "+path+": input/output error. (#4.3.0)")
 	if got := readFile(t, path); got != testHead+"x\n\n" {
 		t.Errorf("mbox holds %q, want the unlocked write left in place", got)
@@ -205,7 +205,7 @@ func TestMboxLockTimeout(t *testing.T) {
 	defer holder.Close()
 	m := Mbox{LockTimeout: 150 * time.Millisecond}
 	start := time.Now()
-	err := m.Append(context.Background(), path, testEnv, []byte("x\n"))
+	err := m.Append(context.Background(), path, testEnv, bytes.NewReader([]byte("x\n")))
 	wantFailure(t, err, "File has been locked for 30 seconds straight. (#4.3.0)")
 	if waited := time.Since(start); waited < 150*time.Millisecond {
 		t.Errorf("gave up after %v, want at least 150ms", waited)
@@ -225,7 +225,7 @@ func TestMboxWaitsForLockRelease(t *testing.T) {
 	})
 	defer wg.Wait()
 	m := Mbox{LockTimeout: 5 * time.Second}
-	if err := m.Append(context.Background(), path, testEnv, []byte("x\n")); err != nil {
+	if err := m.Append(context.Background(), path, testEnv, bytes.NewReader([]byte("x\n"))); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, path); got != testHead+"x\n\n" {
@@ -240,7 +240,7 @@ func TestMboxLockWaitEndsWithContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	var m Mbox
-	err := m.Append(ctx, path, testEnv, []byte("x\n"))
+	err := m.Append(ctx, path, testEnv, bytes.NewReader([]byte("x\n")))
 	wantFailure(t, err, "Unable to lock "+path+": context deadline exceeded. (#4.3.0)")
 }
 
@@ -253,7 +253,7 @@ func TestMboxOpenFailureNamesTheFile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var m Mbox
-			err := m.Append(context.Background(), tt.path, testEnv, []byte("x\n"))
+			err := m.Append(context.Background(), tt.path, testEnv, bytes.NewReader([]byte("x\n")))
 			wantFailure(t, err, "Unable to open "+tt.path+": "+tt.err+". (#4.2.1)")
 		})
 	}
@@ -270,7 +270,7 @@ func TestMboxSymlinkToOwnFileAllowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m Mbox
-	if err := m.Append(context.Background(), link, testEnv, []byte("x\n")); err != nil {
+	if err := m.Append(context.Background(), link, testEnv, bytes.NewReader([]byte("x\n"))); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, target); got != testHead+"x\n\n" {
@@ -293,7 +293,7 @@ func TestMboxSymlinkToSomeoneElsesFileRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m Mbox
-	err := m.Append(context.Background(), link, testEnv, []byte("x\n"))
+	err := m.Append(context.Background(), link, testEnv, bytes.NewReader([]byte("x\n")))
 	wantFailure(t, err, "Unable to open "+link+": it is a symbolic link to a file owned by someone else. (#4.7.0)")
 	if got := readFile(t, target); got != "theirs\n" {
 		t.Errorf("target was written: %q", got)
@@ -315,7 +315,7 @@ func TestMboxSymlinkOwnedBySomeoneElseRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m Mbox
-	err := m.Append(context.Background(), link, testEnv, []byte("x\n"))
+	err := m.Append(context.Background(), link, testEnv, bytes.NewReader([]byte("x\n")))
 	wantFailure(t, err, "Unable to open "+link+": it is a symbolic link owned by someone else. (#4.7.0)")
 	if got := readFile(t, target); got != "" {
 		t.Errorf("target was written: %q", got)
@@ -330,7 +330,7 @@ func TestMboxNotCreatedThroughDanglingSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m Mbox
-	err := m.Append(context.Background(), link, testEnv, []byte("x\n"))
+	err := m.Append(context.Background(), link, testEnv, bytes.NewReader([]byte("x\n")))
 	wantFailure(t, err, "Unable to open "+link+": no such file or directory. (#4.2.1)")
 	if _, err := os.Lstat(target); err == nil {
 		t.Errorf("%s was created through the link", target)
@@ -344,10 +344,15 @@ func FuzzMboxrdRoundTrip(f *testing.F) {
 	f.Add([]byte("From a\n>From b\n>>From c\nFrom"))
 	f.Add([]byte(""))
 	f.Add([]byte("\n\n>\nFrom \n"))
+	f.Add([]byte(">>>>>>>>>>>>>>>>>>>>>>>>>>From long quoted\n" + strings.Repeat("x", 40) + "\nFrom x"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		var out bytes.Buffer
 		w := bufio.NewWriter(&out)
-		writeMboxrd(w, msg)
+		// bufio's smallest reader: long lines and long runs of ">"
+		// arrive in many pieces.
+		if err := writeMboxrd(w, bufio.NewReaderSize(bytes.NewReader(msg), 16)); err != nil {
+			t.Fatal(err)
+		}
 		w.Flush()
 		want := msg
 		if len(msg) > 0 && msg[len(msg)-1] != '\n' {
@@ -375,7 +380,7 @@ func BenchmarkMbox4K(b *testing.B) {
 	var m Mbox
 	b.SetBytes(int64(len(msg)))
 	for b.Loop() {
-		if err := m.Append(context.Background(), path, testEnv, msg); err != nil {
+		if err := m.Append(context.Background(), path, testEnv, bytes.NewReader(msg)); err != nil {
 			b.Fatal(err)
 		}
 	}
