@@ -57,7 +57,7 @@ func (b *Bouncer) Bounce(env *store.Envelope, rcpts []store.RecipientState, head
 	fmt.Fprintf(&m, "Received: (gqmail %d invoked for bounce); %s\n", env.ID, Date822(now))
 	fmt.Fprintf(&m, "Date: %s\n", Date822(now))
 	fmt.Fprintf(&m, "From: %s@%s\n", b.Controls.BounceFrom(), bounceHost)
-	fmt.Fprintf(&m, "To: %s\n", to)
+	fmt.Fprintf(&m, "To: %s\n", oneLine(to))
 	m.WriteString("Subject: failure notice\n\n")
 	fmt.Fprintf(&m, "Hi. This is the qmail-send program at %s.\n", bounceHost)
 	if double {
@@ -67,7 +67,7 @@ func (b *Bouncer) Bounce(env *store.Envelope, rcpts []store.RecipientState, head
 		m.WriteString("This is a permanent error; I've given up. Sorry it didn't work out.\n\n")
 	}
 	for _, r := range failed {
-		fmt.Fprintf(&m, "<%s>:\n%s\n", strings.ReplaceAll(r.Address, "\n", "_"), reportEntry(r.LastText))
+		fmt.Fprintf(&m, "<%s>:\n%s\n", oneLine(r.Address), reportEntry(r.LastText))
 	}
 	if int64(len(head)) < env.Size {
 		if i := bytes.LastIndexByte(head, '\n'); i >= 0 {
@@ -80,7 +80,7 @@ func (b *Bouncer) Bounce(env *store.Envelope, rcpts []store.RecipientState, head
 	} else {
 		m.WriteString("--- Below this line is a copy of the message.\n\n")
 	}
-	fmt.Fprintf(&m, "Return-Path: <%s>\n", env.Sender)
+	fmt.Fprintf(&m, "Return-Path: <%s>\n", oneLine(env.Sender))
 	m.Write(head)
 	return &store.NewMessage{
 		Sender:     envSender,
@@ -101,6 +101,19 @@ func reportEntry(text string) string {
 		text = strings.Replace(text, "\n\n", "\n/", 1)
 	}
 	return text
+}
+
+// oneLine makes an address safe to write into a header line: the
+// frontends refuse addresses with a CR, LF or NUL, and a bounce never
+// turns one that got in another way into a header line of its own (qmail
+// turns "\n" into "_" in the recipient lines).
+func oneLine(addr string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == 0 {
+			return '_'
+		}
+		return r
+	}, addr)
 }
 
 // unVERP turns a VERP sender "pre@host-@[]" back into "pre@host".

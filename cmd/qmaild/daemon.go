@@ -305,7 +305,7 @@ func serve(s *setup, db *store.DB, helper *localdeliver.Client, listeners []net.
 		GroupRemote: s.cfg.Remote.GroupRecipients,
 		Log:         s.log,
 	}
-	srv := &smtp.Server{Controls: s.controls, Config: &s.cfg.SMTP, Router: router, Queue: db, Log: s.log}
+	srv := &smtp.Server{Controls: s.controls, Config: &s.cfg.SMTP, Router: router, Queue: smtp.StoreQueue{DB: db, Log: s.log}, Log: s.log}
 	sock, err := inject.Listen(s.paths.Socket)
 	if err != nil {
 		return err

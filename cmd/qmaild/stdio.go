@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 
 	"github.com/gqmail/gqmail/frontends/inject"
@@ -24,14 +25,20 @@ func runStdioSMTP(root string) error {
 	}
 	log := qlog.New(os.Stderr, cfg.Log.Format)
 	controls := control.Open(p.Control, func(err error) { log.Warning("%v; keeping the last good value", err) })
-	queue := &inject.Client{Path: p.Socket}
-	defer queue.Close()
+	client := &inject.Client{Path: p.Socket}
+	defer client.Close()
 	srv := &smtp.Server{
 		Controls: controls,
 		Config:   &cfg.SMTP,
 		Router:   &route.Router{Controls: controls},
-		Queue:    queue,
+		Queue:    socketQueue{client},
 		Log:      log,
 	}
 	return srv.ServeConn(smtp.StdioFromEnv(os.LookupEnv))
 }
+
+// socketQueue queues through the daemon's submission socket; the daemon
+// logs what it queues.
+type socketQueue struct{ c *inject.Client }
+
+func (q socketQueue) Begin(ctx context.Context) (smtp.Draft, error) { return q.c.Begin(ctx) }

@@ -21,16 +21,22 @@ type Client struct {
 	w    *bufio.Writer
 }
 
-// Accept submits msg and returns its queue ID once the daemon has it on
-// disk. Errors are *outcome.Error: temporary when the daemon cannot be
-// reached or cannot queue now, permanent when it refuses the message. Only
-// the addresses of msg's recipients are sent: the daemon routes them.
-func (c *Client) Accept(ctx context.Context, msg *store.NewMessage) (store.MsgID, error) {
+// Submission is a message being sent to the daemon: its bytes go out in
+// data frames as they are written, and Commit or Abort ends it.
+type Submission struct {
+	c   *Client
+	buf []byte
+	err error
+}
+
+// Begin starts a submission, connecting to the daemon if need be. Errors
+// are temporary *outcome.Error.
+func (c *Client) Begin(ctx context.Context) (*Submission, error) {
 	if c.conn == nil {
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, "unix", c.Path)
 		if err != nil {
-			return 0, outcome.TemporaryErr(err, "Unable to reach the gqmail daemon at %s: %v. (#4.3.0)", c.Path, err)
+			return nil, outcome.TemporaryErr(err, "Unable to reach the gqmail daemon at %s: %v. (#4.3.0)", c.Path, err)
 		}
 		c.conn, c.r, c.w = conn, bufio.NewReader(conn), bufio.NewWriter(conn)
 	}
@@ -39,31 +45,102 @@ func (c *Client) Accept(ctx context.Context, msg *store.NewMessage) (store.MsgID
 	} else {
 		c.conn.SetDeadline(time.Now().Add(30 * time.Minute))
 	}
-	fields := [][]byte{[]byte(requestTag), []byte(msg.Sender), []byte(msg.Origin.Kind),
-		[]byte(msg.Origin.RemoteIP), []byte(msg.Origin.HELO), msg.Body}
+	if err := frame.Write(c.w, []byte(tagSubmit)); err != nil {
+		c.Close()
+		return nil, c.sendErr(err)
+	}
+	return &Submission{c: c, buf: make([]byte, 0, maxData)}, nil
+}
+
+func (c *Client) sendErr(err error) error {
+	return outcome.TemporaryErr(err, "Unable to send the message to the gqmail daemon: %v. (#4.3.0)", err)
+}
+
+// Write sends p in data frames of at most 64 KiB.
+func (s *Submission) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 && s.err == nil {
+		k := min(len(p), maxData-len(s.buf))
+		s.buf = append(s.buf, p[:k]...)
+		p = p[k:]
+		if len(s.buf) == maxData {
+			s.flush()
+		}
+	}
+	if s.err != nil {
+		return 0, s.err
+	}
+	return n, nil
+}
+
+func (s *Submission) flush() {
+	if len(s.buf) == 0 || s.err != nil {
+		return
+	}
+	if err := frame.Write(s.c.w, []byte(tagData), s.buf); err != nil {
+		s.err = s.c.sendErr(err)
+		s.c.Close()
+	}
+	s.buf = s.buf[:0]
+}
+
+// Commit sends the envelope of msg (its addresses only: the daemon routes
+// them; Body and Spool are not used) and returns the queue ID once the
+// daemon has the message on disk. Errors are *outcome.Error: temporary
+// when the daemon cannot be reached or cannot queue now, permanent when it
+// refuses the message.
+func (s *Submission) Commit(_ context.Context, msg *store.NewMessage) (store.MsgID, error) {
+	s.flush()
+	if s.err != nil {
+		return 0, s.err
+	}
+	c := s.c
+	fields := [][]byte{[]byte(tagCommit), []byte(msg.Sender), []byte(msg.Origin.Kind), []byte(msg.Origin.RemoteIP), []byte(msg.Origin.HELO)}
 	for _, r := range msg.Recipients {
 		fields = append(fields, []byte(r.Address))
 	}
 	if err := frame.Write(c.w, fields...); err != nil {
 		c.Close()
-		return 0, outcome.TemporaryErr(err, "Unable to send the message to the gqmail daemon: %v. (#4.3.0)", err)
+		return 0, c.sendErr(err)
 	}
 	resp, err := frame.Read(c.r)
-	if err != nil || len(resp) != 3 || len(resp[0]) != 1 {
+	if err != nil || len(resp) != 4 || string(resp[0]) != tagResult || len(resp[1]) != 1 {
 		c.Close()
 		// The daemon may have queued it: the sender will try again and
 		// at worst the message goes out twice, never zero times.
 		return 0, outcome.Temporary("Lost the connection to the gqmail daemon before it answered; the message may have been queued. (#4.3.0)")
 	}
-	id, _ := frame.GetU64(resp[2])
-	switch resp[0][0] {
+	id, _ := frame.GetU64(resp[3])
+	switch resp[1][0] {
 	case 'K':
 		return store.MsgID(id), nil
 	case 'D':
-		return 0, outcome.Permanent("%s", resp[1])
+		return 0, outcome.Permanent("%s", resp[2])
 	default:
-		return 0, outcome.Temporary("%s", resp[1])
+		return 0, outcome.Temporary("%s", resp[2])
 	}
+}
+
+// Abort throws the message away.
+func (s *Submission) Abort() {
+	if s.err != nil || s.c.conn == nil {
+		return
+	}
+	if err := frame.Write(s.c.w, []byte(tagAbort)); err != nil {
+		s.c.Close()
+	}
+}
+
+// Accept submits a whole message held in msg.Body.
+func (c *Client) Accept(ctx context.Context, msg *store.NewMessage) (store.MsgID, error) {
+	s, err := c.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := s.Write(msg.Body); err != nil {
+		return 0, err
+	}
+	return s.Commit(ctx, msg)
 }
 
 // Close closes the connection, if any.

@@ -7,16 +7,35 @@
 // # Protocol
 //
 // Over a Unix stream socket, in frames (internal/frame), any number of
-// submissions one after the other:
+// submissions one after the other, each:
 //
-//	request   "submit/1" sender origin-kind remote-ip helo body rcpt...
-//	response  status text message-id(8)
+//	client  "submit/2"
+//	client  "data" bytes                      (any number, each at most 64 KiB)
+//	client  "commit" sender origin-kind remote-ip helo rcpt...
+//	server  "result/2" status text message-id(8)
 //
-// status is "K" (queued; the accept transaction is on disk), "Z"
-// (temporary failure, try again) or "D" (permanent failure). A submitter
-// may claim an SMTP origin (origin-kind "smtp", with the client's address
-// and HELO name) only if its uid is trusted (root or the daemon's own
-// user); anyone else's message is recorded as injected locally by their uid.
+// or, instead of "commit", "abort", which throws the message away and is
+// not answered. status is "K" (queued; the accept transaction is on disk),
+// "Z" (temporary failure, try again) or "D" (permanent failure). The
+// message is written to disk as its data frames arrive (store.Spool), so
+// what a submitter can make the daemon hold in memory is one frame.
+//
+// # Who may say what
+//
+// A submitter may claim an SMTP origin (origin-kind "smtp", with the
+// client's address and HELO name) only if its uid is trusted (root or the
+// daemon's own user); anyone else's message is recorded as injected
+// locally by their uid, and starts with qmail-queue's trace line
+// "Received: (qmail PID invoked by uid UID); DATE", with the uid and pid
+// from the socket's credentials, so that a Received line the submitter
+// wrote itself can be told from it. A sender or recipient holding a CR,
+// LF or NUL is refused, as SMTP refuses it.
+//
+// # Limits
+//
+// At most MaxConns submitters at once, and MaxConnsPerUID of one uid; one
+// more is answered "Z" and closed before anything is read. Each frame
+// must arrive within FrameTimeout.
 package inject
 
 import (
@@ -27,6 +46,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -37,10 +57,28 @@ import (
 	"github.com/gqmail/gqmail/store"
 )
 
-const requestTag = "submit/1"
+// The frames' tags.
+const (
+	tagSubmit = "submit/2"
+	tagData   = "data"
+	tagCommit = "commit"
+	tagAbort  = "abort"
+	tagResult = "result/2"
+)
+
+// maxData is the largest data frame a client sends.
+const maxData = 64 << 10
+
+// Defaults of the Server's limits.
+const (
+	DefaultMaxConns       = 100
+	DefaultMaxConnsPerUID = 10
+	DefaultFrameTimeout   = 20 * time.Minute
+)
 
 // Queue is where accepted messages go.
 type Queue interface {
+	NewSpool() *store.Spool
 	Accept(ctx context.Context, msg *store.NewMessage) (store.MsgID, error)
 }
 
@@ -53,9 +91,17 @@ type Server struct {
 	TrustedUIDs []int
 	// MaxMessageBytes bounds one submission.
 	MaxMessageBytes int64
+	// MaxConns, MaxConnsPerUID and FrameTimeout are the limits of the
+	// package doc; zero means the defaults.
+	MaxConns       int
+	MaxConnsPerUID int
+	FrameTimeout   time.Duration
+	// Now is the clock of the trace line; time.Now when nil.
+	Now func() time.Time
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
+	byUID map[int]int
 	wg    sync.WaitGroup
 }
 
@@ -88,15 +134,62 @@ func (s *Server) Serve(l *net.UnixListener) error {
 			}
 			return fmt.Errorf("submission socket: %w", err)
 		}
-		s.track(c, true)
+		cred, err := peerCred(c)
+		if err != nil {
+			s.Log.Warning("submission socket: peer credentials: %v", err)
+			c.Close()
+			continue
+		}
+		if why := s.enter(c, int(cred.Uid)); why != "" {
+			s.wg.Go(func() {
+				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				frame.Write(bufio.NewWriter(c), []byte(tagResult), []byte("Z"), []byte(why), frame.U64(0))
+				c.Close()
+			})
+			continue
+		}
 		s.wg.Go(func() {
-			defer s.track(c, false)
+			defer s.leave(c, int(cred.Uid))
 			defer c.Close()
-			if err := s.serveConn(c); err != nil {
+			if err := s.serveConn(c, cred); err != nil {
 				s.Log.Warning("submission socket: %v", err)
 			}
 		})
 	}
+}
+
+// enter counts a new connection of uid, or says why it is refused.
+func (s *Server) enter(c net.Conn, uid int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns == nil {
+		s.conns, s.byUID = map[net.Conn]struct{}{}, map[int]int{}
+	}
+	if len(s.conns) >= orDefault(s.MaxConns, DefaultMaxConns) {
+		return "Too many submissions under way; try again later. (#4.3.2)"
+	}
+	if s.byUID[uid] >= orDefault(s.MaxConnsPerUID, DefaultMaxConnsPerUID) {
+		return fmt.Sprintf("Too many submissions from uid %d under way; try again later. (#4.3.2)", uid)
+	}
+	s.conns[c] = struct{}{}
+	s.byUID[uid]++
+	return ""
+}
+
+func (s *Server) leave(c net.Conn, uid int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if s.byUID[uid]--; s.byUID[uid] <= 0 {
+		delete(s.byUID, uid)
+	}
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // CloseConns closes the connections under way; Serve then returns once
@@ -109,82 +202,140 @@ func (s *Server) CloseConns() {
 	}
 }
 
-func (s *Server) track(c net.Conn, add bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.conns == nil {
-		s.conns = map[net.Conn]struct{}{}
-	}
-	if add {
-		s.conns[c] = struct{}{}
-	} else {
-		delete(s.conns, c)
-	}
-}
-
-func peerUID(c *net.UnixConn) (int, error) {
+func peerCred(c *net.UnixConn) (*syscall.Ucred, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	var cred *syscall.Ucred
 	var credErr error
 	if err := raw.Control(func(fd uintptr) {
 		cred, credErr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
 	}); err != nil {
-		return 0, err
+		return nil, err
 	}
-	if credErr != nil {
-		return 0, credErr
-	}
-	return int(cred.Uid), nil
+	return cred, credErr
 }
 
-func (s *Server) serveConn(c *net.UnixConn) error {
-	uid, err := peerUID(c)
-	if err != nil {
-		return fmt.Errorf("peer credentials: %w", err)
-	}
+func (s *Server) serveConn(c *net.UnixConn, cred *syscall.Ucred) error {
 	r, w := bufio.NewReader(c), bufio.NewWriter(c)
+	timeout := orDefault(s.FrameTimeout, DefaultFrameTimeout)
+	read := func() ([][]byte, error) {
+		c.SetReadDeadline(time.Now().Add(timeout))
+		return frame.ReadLimit(r, maxData+1024)
+	}
 	for {
-		c.SetReadDeadline(time.Now().Add(20 * time.Minute))
-		fields, err := frame.ReadLimit(r, int(s.MaxMessageBytes)+1<<20)
+		f, err := read()
 		if err != nil {
-			if errors.Is(err, frame.ErrTooLarge) {
-				frame.Write(w, []byte("D"), []byte("Sorry, that message size exceeds my databytes limit. (#5.3.4)"), frame.U64(0))
-				return nil
-			}
 			return nil // the submitter went away; nothing was accepted
 		}
-		status, text, id := s.submit(uid, fields)
-		if err := frame.Write(w, []byte(status), []byte(text), frame.U64(uint64(id))); err != nil {
-			return fmt.Errorf("answering uid %d: %w", uid, err)
+		if len(f) == 0 || string(f[0]) != tagSubmit {
+			frame.Write(w, []byte(tagResult), []byte("D"), []byte("Unknown submission protocol; this daemon speaks "+tagSubmit+". (#5.3.5)"), frame.U64(0))
+			return nil
+		}
+		status, text, id, err := s.submission(read, cred)
+		if err != nil {
+			return err
+		}
+		if status == "" {
+			continue // aborted
+		}
+		if err := frame.Write(w, []byte(tagResult), []byte(status), []byte(text), frame.U64(uint64(id))); err != nil {
+			return fmt.Errorf("answering uid %d: %w", cred.Uid, err)
 		}
 	}
 }
 
-func (s *Server) submit(uid int, f [][]byte) (string, string, store.MsgID) {
-	if len(f) < 7 || string(f[0]) != requestTag {
+// submission reads one message's data frames into a spool, then its
+// commit or abort. An empty status means the client aborted; an error
+// means the connection is broken.
+func (s *Server) submission(read func() ([][]byte, error), cred *syscall.Ucred) (string, string, store.MsgID, error) {
+	uid := int(cred.Uid)
+	trusted := slices.Contains(s.TrustedUIDs, uid)
+	sp := s.Queue.NewSpool()
+	defer sp.Discard() // after Accept it does nothing
+	if !trusted {
+		now := time.Now()
+		if s.Now != nil {
+			now = s.Now()
+		}
+		fmt.Fprintf(sp, "Received: (qmail %d invoked by uid %d); %s\n", cred.Pid, uid, now.UTC().Format("2 Jan 2006 15:04:05 -0000"))
+	}
+	tooBig := false
+	for {
+		f, err := read()
+		if err != nil {
+			return "", "", 0, fmt.Errorf("uid %d went away in the middle of a message: %w", uid, err)
+		}
+		if len(f) == 0 {
+			return "", "", 0, fmt.Errorf("uid %d sent an empty frame", uid)
+		}
+		switch string(f[0]) {
+		case tagData:
+			if len(f) != 2 {
+				return "", "", 0, fmt.Errorf("uid %d sent a malformed data frame", uid)
+			}
+			if tooBig {
+				continue
+			}
+			if sp.Size()+int64(len(f[1])) > s.MaxMessageBytes+headroom(trusted) {
+				tooBig = true
+				continue
+			}
+			sp.Write(f[1])
+		case tagAbort:
+			return "", "", 0, nil
+		case tagCommit:
+			if tooBig {
+				return "D", "Sorry, that message size exceeds my databytes limit. (#5.3.4)", 0, nil
+			}
+			status, text, id := s.commit(f[1:], sp, uid, trusted)
+			return status, text, id, nil
+		default:
+			return "", "", 0, fmt.Errorf("uid %d sent a %q frame inside a message", uid, f[0])
+		}
+	}
+}
+
+// headroom is what a trusted submitter may send beyond MaxMessageBytes:
+// qmaild smtpd's own Received line, which databytes does not count.
+func headroom(trusted bool) int64 {
+	if trusted {
+		return 4096
+	}
+	return 0
+}
+
+// commit queues the spooled message with the envelope in f: sender,
+// origin kind, remote ip, helo, recipients.
+func (s *Server) commit(f [][]byte, sp *store.Spool, uid int, trusted bool) (string, string, store.MsgID) {
+	if len(f) < 5 {
 		return "D", "Malformed submission. (#5.3.5)", 0
 	}
-	msg := &store.NewMessage{Sender: string(f[1]), Body: f[5]}
-	if int64(len(msg.Body)) > s.MaxMessageBytes {
-		return "D", "Sorry, that message size exceeds my databytes limit. (#5.3.4)", 0
-	}
-	kind := string(f[2])
-	if kind == "smtp" && slices.Contains(s.TrustedUIDs, uid) {
-		msg.Origin = store.Origin{Kind: "smtp", RemoteIP: string(f[3]), HELO: string(f[4]), UID: -1}
+	msg := &store.NewMessage{Sender: string(f[0]), Spool: sp}
+	if string(f[1]) == "smtp" && trusted {
+		msg.Origin = store.Origin{Kind: "smtp", RemoteIP: string(f[2]), HELO: string(f[3]), UID: -1}
 	} else {
 		msg.Origin = store.Origin{Kind: "local", UID: uid}
 	}
-	for _, rc := range f[6:] {
+	if strings.ContainsAny(msg.Sender, "\r\n\x00") {
+		return "D", "Sorry, the envelope sender contains a CR, LF or NUL. (#5.1.7)", 0
+	}
+	if len(f[4:]) == 0 {
+		return "D", "Sorry, a message needs at least one recipient. (#5.1.3)", 0
+	}
+	for _, rc := range f[4:] {
+		if strings.ContainsAny(string(rc), "\r\n\x00") {
+			return "D", "Sorry, a recipient contains a CR, LF or NUL. (#5.1.3)", 0
+		}
 		msg.Recipients = append(msg.Recipients, s.Router.Classify(string(rc)))
 	}
+	size := sp.Size()
 	id, err := s.Queue.Accept(context.Background(), msg)
 	if err != nil {
 		s.Log.Warning("submission socket: unable to queue message from uid %d: %v", uid, err)
 		return "Z", "qq write error or disk full (#4.3.0)", 0
 	}
-	s.Log.Queued(uint64(id), int64(len(msg.Body)), msg.Sender, uid)
+	s.Log.Queued(uint64(id), size, msg.Sender, uid)
 	return "K", fmt.Sprintf("ok %d qp %d", time.Now().Unix(), id), id
 }

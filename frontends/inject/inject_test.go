@@ -1,49 +1,77 @@
 package inject
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
-	"sync"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gqmail/gqmail/internal/control"
+	"github.com/gqmail/gqmail/internal/frame"
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/internal/route"
 	"github.com/gqmail/gqmail/store"
 )
 
-type recorder struct {
-	mu   sync.Mutex
-	msgs []*store.NewMessage
+type fixture struct {
+	db   *store.DB
+	sock string
+	srv  *Server
 }
 
-func (r *recorder) Accept(_ context.Context, m *store.NewMessage) (store.MsgID, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.msgs = append(r.msgs, m)
-	return store.MsgID(len(r.msgs)), nil
-}
-
-func serve(t *testing.T, trusted []int, max int64) (*recorder, string) {
+func serve(t *testing.T, trusted []int, max int64, tweak ...func(*Server)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "me"), []byte("mx.example.org\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "locals"), []byte("localhost\n"), 0o644)
 	ctl := control.Open(dir, nil)
-	q := &recorder{}
+	db, err := store.Open(filepath.Join(t.TempDir(), "queue.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	sock := filepath.Join(t.TempDir(), "inject.sock")
 	l, err := Listen(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Queue: q, Router: &route.Router{Controls: ctl}, Log: qlog.New(io.Discard, "plain"), TrustedUIDs: trusted, MaxMessageBytes: max}
+	s := &Server{
+		Queue: db, Router: &route.Router{Controls: ctl}, Log: qlog.New(io.Discard, "plain"),
+		TrustedUIDs: trusted, MaxMessageBytes: max,
+		Now: func() time.Time { return time.Date(2026, 12, 2, 3, 4, 5, 0, time.UTC) },
+	}
+	for _, fn := range tweak {
+		fn(s)
+	}
 	done := make(chan struct{})
 	go func() { s.Serve(l); close(done) }()
-	t.Cleanup(func() { l.Close(); s.CloseConns(); <-done })
-	return q, sock
+	t.Cleanup(func() { l.Close(); s.CloseConns(); <-done; db.Close() })
+	return &fixture{db: db, sock: sock, srv: s}
+}
+
+// queued returns the envelopes and bodies in the queue, in order.
+func (f *fixture) queued(t *testing.T) ([]store.Envelope, []string) {
+	t.Helper()
+	envs, err := f.db.List(0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	for _, e := range envs {
+		b, err := f.db.Body(e.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, string(b))
+	}
+	return envs, bodies
 }
 
 func submission(kind string) *store.NewMessage {
@@ -56,45 +84,173 @@ func submission(kind string) *store.NewMessage {
 }
 
 func TestTrustedSubmitterKeepsItsSMTPOrigin(t *testing.T) {
-	q, sock := serve(t, []int{os.Getuid()}, 1<<20)
-	c := &Client{Path: sock}
+	f := serve(t, []int{os.Getuid()}, 1<<20)
+	c := &Client{Path: f.sock}
 	defer c.Close()
 	for range 2 { // two submissions on one connection
 		if _, err := c.Accept(context.Background(), submission("smtp")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(q.msgs) != 2 {
-		t.Fatalf("%d messages queued", len(q.msgs))
+	envs, bodies := f.queued(t)
+	if len(envs) != 2 {
+		t.Fatalf("%d messages queued", len(envs))
 	}
-	m := q.msgs[0]
-	if m.Origin.Kind != "smtp" || m.Origin.RemoteIP != "192.0.2.1" || m.Origin.HELO != "client" {
-		t.Fatalf("origin %+v", m.Origin)
+	if o := envs[0].Origin; o.Kind != "smtp" || o.RemoteIP != "192.0.2.1" || o.HELO != "client" {
+		t.Fatalf("origin %+v", o)
 	}
-	if m.Recipients[0].Channel != store.Local || m.Recipients[1].Channel != store.Remote {
-		t.Fatalf("the daemon did not route the recipients: %+v", m.Recipients)
+	if bodies[0] != "Subject: x\n\nbody\n" {
+		t.Fatalf("a trusted submission's body changed: %q", bodies[0])
+	}
+	rs, _ := f.db.Recipients(envs[0].ID)
+	if rs[0].Channel != store.Local || rs[1].Channel != store.Remote {
+		t.Fatalf("the daemon did not route the recipients: %+v", rs)
 	}
 }
 
+// Anyone else is recorded by uid, whatever origin they claim, and their
+// message starts with qmail-queue's trace line naming that uid.
 func TestUntrustedSubmitterIsRecordedByUID(t *testing.T) {
-	q, sock := serve(t, nil, 1<<20)
-	c := &Client{Path: sock}
+	f := serve(t, nil, 1<<20)
+	c := &Client{Path: f.sock}
 	defer c.Close()
-	if _, err := c.Accept(context.Background(), submission("smtp")); err != nil {
+	m := submission("smtp")
+	m.Body = []byte("Received: from forged.example by mx.example.org\nSubject: x\n\nbody\n")
+	if _, err := c.Accept(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	if o := q.msgs[0].Origin; o.Kind != "local" || o.UID != os.Getuid() || o.RemoteIP != "" {
+	envs, bodies := f.queued(t)
+	if o := envs[0].Origin; o.Kind != "local" || o.UID != os.Getuid() || o.RemoteIP != "" {
 		t.Fatalf("an untrusted claim of SMTP origin was kept: %+v", o)
+	}
+	first, _, _ := strings.Cut(bodies[0], "\n")
+	want := "Received: (qmail " // then the submitter's pid
+	tail := " invoked by uid " + strconv.Itoa(os.Getuid()) + "); 2 Dec 2026 03:04:05 -0000"
+	if !strings.HasPrefix(first, want) || !strings.HasSuffix(first, tail) {
+		t.Fatalf("first line %q, want qmail-queue's trace line for uid %d", first, os.Getuid())
+	}
+	if !strings.Contains(bodies[0], "\nReceived: from forged.example") {
+		t.Fatalf("the submitter's own lines are gone: %q", bodies[0])
 	}
 }
 
 func TestOversizedSubmissionIsRefusedPermanently(t *testing.T) {
-	q, sock := serve(t, nil, 10)
-	c := &Client{Path: sock}
+	f := serve(t, nil, 10)
+	c := &Client{Path: f.sock}
 	defer c.Close()
 	_, err := c.Accept(context.Background(), submission("local"))
-	if !outcome.IsPermanent(err) || len(q.msgs) != 0 {
-		t.Fatalf("oversized submission: %v, %d queued", err, len(q.msgs))
+	if envs, _ := f.queued(t); !outcome.IsPermanent(err) || len(envs) != 0 {
+		t.Fatalf("oversized submission: %v, %d queued", err, len(envs))
+	}
+	// The connection goes on.
+	f.srv.MaxMessageBytes = 1 << 20
+	if _, err := c.Accept(context.Background(), submission("local")); err != nil {
+		t.Fatalf("the next submission: %v", err)
+	}
+}
+
+// A large message goes out in data frames and into a body file, never
+// into one frame.
+func TestLargeSubmissionIsStreamed(t *testing.T) {
+	f := serve(t, []int{os.Getuid()}, 8<<20)
+	c := &Client{Path: f.sock}
+	defer c.Close()
+	m := submission("smtp")
+	m.Body = bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n"), 64<<10)
+	if _, err := c.Accept(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	envs, bodies := f.queued(t)
+	if len(envs) != 1 || envs[0].BodyFile == "" || bodies[0] != string(m.Body) {
+		t.Fatalf("queued %d messages, body file %q, body of %d bytes", len(envs), envs[0].BodyFile, len(bodies[0]))
+	}
+}
+
+// Addresses with a CR, LF or NUL are refused: they would become header
+// lines of their own in a bounce.
+func TestAddressesWithLineEndsAreRefused(t *testing.T) {
+	f := serve(t, nil, 1<<20)
+	c := &Client{Path: f.sock}
+	defer c.Close()
+	for _, bad := range []func(*store.NewMessage){
+		func(m *store.NewMessage) { m.Sender = "a@b\nBcc: victim@example.org" },
+		func(m *store.NewMessage) { m.Sender = "a@b\r" },
+		func(m *store.NewMessage) { m.Recipients[1].Address = "v@far.example\x00" },
+	} {
+		m := submission("local")
+		bad(m)
+		if _, err := c.Accept(context.Background(), m); !outcome.IsPermanent(err) {
+			t.Errorf("%+v: %v, want a permanent refusal", m, err)
+		}
+	}
+	if envs, _ := f.queued(t); len(envs) != 0 {
+		t.Fatalf("%d messages queued", len(envs))
+	}
+}
+
+// One uid cannot hold more than its share of connections, nor everyone
+// together more than the total.
+func TestSubmissionConnectionsAreCapped(t *testing.T) {
+	f := serve(t, nil, 1<<20, func(s *Server) { s.MaxConnsPerUID = 2; s.MaxConns = 5 })
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("unix", f.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	// Wait until the daemon counts both.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f.srv.mu.Lock()
+		n := len(f.srv.conns)
+		f.srv.mu.Unlock()
+		if n == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c := &Client{Path: f.sock}
+	defer c.Close()
+	_, err := c.Accept(context.Background(), submission("local"))
+	if err == nil || outcome.IsPermanent(err) {
+		t.Fatalf("a third connection of one uid: %v, want a temporary refusal", err)
+	}
+	if !strings.Contains(err.Error(), "Too many submissions from uid") && !strings.Contains(err.Error(), "Unable to send") && !strings.Contains(err.Error(), "Lost the connection") {
+		t.Fatalf("refusal: %v", err)
+	}
+	held[0].Close()
+	held[1].Close()
+	c.Close()
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		if _, err = c.Accept(context.Background(), submission("local")); err == nil || time.Now().After(deadline) {
+			break
+		}
+		c.Close()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("after the others left: %v", err)
+	}
+}
+
+// A frame of another protocol is answered with a permanent refusal that
+// names the one this daemon speaks.
+func TestUnknownProtocolIsRefused(t *testing.T) {
+	f := serve(t, nil, 1<<20)
+	conn, err := net.Dial("unix", f.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	w := bufio.NewWriter(conn)
+	frame.Write(w, []byte("submit/1"), []byte("s@x"))
+	resp, err := frame.Read(bufio.NewReader(conn))
+	if err != nil || len(resp) != 4 || string(resp[1]) != "D" || !strings.Contains(string(resp[2]), tagSubmit) {
+		t.Fatalf("answer %q, %v", resp, err)
 	}
 }
 

@@ -1,118 +1,205 @@
 package smtp
 
 import (
+	"bufio"
+	"errors"
+	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/gqmail/gqmail/internal/control"
 )
 
-// qmailConn wraps a client connection for three things go-smtp does not
-// let a backend do:
+// maxCommandLine bounds a command line. qmail has no limit; RFC 5321 asks
+// for 512 bytes, and MAIL with its parameters may need more.
+const maxCommandLine = 2048
+
+// connParams are the settings of one connection, read when it starts.
+type connParams struct {
+	remoteIP    netip.Addr
+	remoteHost  string // "unknown" unless the environment says
+	localHost   string
+	relay       bool
+	relayAppend string
+	rcptHosts   control.DomainSet
+	haveRcpt    bool
+	badMailFrom *control.BadMailFrom
+	databytes   int64
+	greeting    string
+}
+
+// conn is one client connection. It owns what the client can make the
+// server hold and for how long:
 //
-//   - the greeting: go-smtp writes "220 <Server.Domain> ESMTP Service
-//     Ready", fixed when the server is made, while qmail greets with
-//     control/smtpgreeting as it is when the client connects. The first
-//     write on the connection is go-smtp's greeting; it is replaced.
-//   - timeouts: each read and write gets control/timeoutsmtpd as read at
-//     connect time, as qmail-smtpd's per-operation timeout.
-//   - hanging up after a reply: after a bare LF qmail answers 451 and
-//     closes; the session asks for that with closeAfterReply, and the
-//     connection closes after go-smtp writes the reply.
-type qmailConn struct {
-	net.Conn
-	greeting string
-	timeout  time.Duration
-	// params are the per-connection settings read at connect time.
-	params *connParams
+//   - replies are buffered and written when the next read would wait, so
+//     that pipelined commands get their replies together, as qmail-smtpd
+//     does;
+//   - a command line is at most maxCommandLine bytes (the rest of a longer
+//     one is read and dropped, never held), and the whole line must arrive
+//     within the idle timeout, however it trickles in;
+//   - the idle timeout is control/timeoutsmtpd, or smtp.stress_timeout
+//     while the server is under stress (a session already waiting is cut
+//     short when stress begins);
+//   - during DATA each read must bring bytes within the timeout;
+//   - nothing is read after smtp.max_session_time from the connection's
+//     start.
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	p   *connParams
+	r   *bufio.Reader
+	w   *bufio.Writer
 
-	mu         sync.Mutex
-	greeted    bool
-	closeAfter bool
+	timeout time.Duration // control/timeoutsmtpd at connect
+	end     time.Time     // the session's deadline
 
-	// release gives back the connection's place (listener.slots).
-	release func()
-	closed  sync.Once
+	mu        sync.Mutex
+	waitStart time.Time // when the wait for the current command began; zero outside
+	deadline  time.Time // the read deadline in force
+	perRead   bool      // each read sets its own deadline (DATA)
 }
 
-// Close closes the connection and gives back its place.
-func (c *qmailConn) Close() error {
-	err := c.Conn.Close()
-	c.closed.Do(func() {
-		if c.release != nil {
-			c.release()
-		}
-	})
-	return err
+func newConn(s *Server, nc net.Conn, p *connParams) *conn {
+	c := &conn{srv: s, nc: nc, p: p}
+	c.r = bufio.NewReaderSize(connReader{c}, 4096)
+	c.w = bufio.NewWriterSize(nc, 4096)
+	return c
 }
 
-func (c *qmailConn) Read(p []byte) (int, error) {
-	if c.timeout > 0 {
-		c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+// connReader is what the buffered reader reads from: the connection, with
+// the deadline of a DATA read set before each read.
+type connReader struct{ c *conn }
+
+func (r connReader) Read(p []byte) (int, error) {
+	c := r.c
+	c.mu.Lock()
+	if c.perRead {
+		c.setDeadlineLocked(time.Now().Add(c.timeout))
 	}
-	return c.Conn.Read(p)
+	c.mu.Unlock()
+	return c.nc.Read(p)
 }
 
-func (c *qmailConn) Write(p []byte) (int, error) {
-	if c.timeout > 0 {
-		c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+// setDeadlineLocked sets the read deadline to d, or to the session's end
+// if that comes first.
+func (c *conn) setDeadlineLocked(d time.Time) {
+	if c.end.Before(d) {
+		d = c.end
+	}
+	c.deadline = d
+	c.nc.SetReadDeadline(d)
+}
+
+// idle is how long the client may take to send a command.
+func (c *conn) idle() time.Duration {
+	if c.srv.gate.stressed() {
+		return min(c.timeout, c.srv.Config.StressTimeout)
+	}
+	return c.timeout
+}
+
+// stress shortens the wait for a command that began before stress did.
+func (c *conn) stress() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.waitStart.IsZero() {
+		return
+	}
+	if d := c.waitStart.Add(c.srv.Config.StressTimeout); d.Before(c.deadline) {
+		c.setDeadlineLocked(d)
+	}
+}
+
+var errLineTooLong = errors.New("command line too long")
+
+// readLine returns the next command line without its line end. Replies
+// waiting in the buffer are written first, if the read would wait.
+func (c *conn) readLine() (string, error) {
+	if c.r.Buffered() == 0 {
+		if err := c.flush(); err != nil {
+			return "", err
+		}
 	}
 	c.mu.Lock()
-	greeted, closeAfter := c.greeted, c.closeAfter
-	c.greeted = true
+	c.perRead = false
+	c.waitStart = time.Now()
+	c.setDeadlineLocked(c.waitStart.Add(c.idle()))
 	c.mu.Unlock()
-	if !greeted {
-		if _, err := c.Conn.Write([]byte(c.greeting)); err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	}
-	n, err := c.Conn.Write(p)
-	if closeAfter {
-		c.Conn.Close()
-	}
-	return n, err
-}
-
-func (c *qmailConn) qmail() *qmailConn { return c }
-
-func (c *qmailConn) closeAfterReply() {
-	c.mu.Lock()
-	c.closeAfter = true
-	c.mu.Unlock()
-}
-
-// listener hands go-smtp wrapped connections, and turns away with a 421
-// a client it cannot greet or has no room for. go-smtp makes its session
-// only at HELO, so this is the place for decisions before the greeting.
-type listener struct {
-	net.Listener
-	srv   *Server
-	slots chan struct{}
-}
-
-func (l *listener) Accept() (net.Conn, error) {
+	defer func() {
+		c.mu.Lock()
+		c.waitStart = time.Time{}
+		c.mu.Unlock()
+	}()
+	var line []byte
+	tooLong := false
 	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
+		piece, err := c.r.ReadSlice('\n')
+		if len(line)+len(piece) > maxCommandLine {
+			tooLong = true
+		} else {
+			line = append(line, piece...)
 		}
-		select {
-		case l.slots <- struct{}{}:
-		default:
-			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			c.Write([]byte("421 too many connections, try again later (#4.3.2)\r\n"))
-			c.Close()
-			continue
+		if err == nil {
+			break
 		}
-		qc, err := l.srv.wrap(c)
-		if err != nil {
-			<-l.slots
-			l.srv.Log.Warning("smtp: refusing %v: %v", c.RemoteAddr(), err)
-			c.Write([]byte("421 unable to read controls (#4.3.0)\r\n"))
-			c.Close()
-			continue
+		if err != bufio.ErrBufferFull {
+			return "", err
 		}
-		qc.release = func() { <-l.slots }
-		return qc, nil
 	}
+	if tooLong {
+		return "", errLineTooLong
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return string(line), nil
+}
+
+// dataMode makes each read during DATA set its own deadline.
+func (c *conn) dataMode(on bool) {
+	c.mu.Lock()
+	c.perRead = on
+	c.mu.Unlock()
+}
+
+// reply buffers one reply line; text has no line end.
+func (c *conn) reply(text string) {
+	c.w.WriteString(text)
+	c.w.WriteString("\r\n")
+}
+
+// flush writes the buffered replies.
+func (c *conn) flush() error {
+	if c.w.Buffered() == 0 {
+		return nil
+	}
+	// A write may take the timeout, up to the session's end; the last
+	// words after the end get a moment of their own.
+	now := time.Now()
+	d := now.Add(c.timeout)
+	if c.end.Before(d) {
+		d = c.end
+		if grace := now.Add(2 * time.Second); d.Before(grace) {
+			d = grace
+		}
+	}
+	c.nc.SetWriteDeadline(d)
+	return c.w.Flush()
+}
+
+// pastEnd reports whether the session's time is up.
+func (c *conn) pastEnd() bool { return !time.Now().Before(c.end) }
+
+// isTimeout reports whether err is a read or write deadline passing.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// isGone reports whether err means the client went away.
+func isGone(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF)
 }

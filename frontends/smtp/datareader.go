@@ -1,110 +1,205 @@
 package smtp
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 )
 
-// messageReader turns the DATA stream that go-smtp hands over (dot
-// unstuffing done, CRLF line ends kept) into the stored form: LF line
-// ends. On the way it notes what qmail-smtpd refuses, and it always reads
-// on to the end of the data before anyone answers: stopping early would
-// leave the rest of the message to be read as SMTP commands.
+// The DATA stream, byte by byte, as RFC 5321 section 4.1.1.4 and
+// qmail-smtpd read it, with one difference: a CR that no LF follows is
+// refused like a bare LF, wherever it is, right after a line's leading
+// dot too. qmail keeps a lone CR; gqmail refuses it because a CR means a
+// line end to some software and not to other, which is how messages are
+// smuggled past filters.
 //
-//   - a bare LF (not after a CR) or a bare CR (not before an LF): qmail
-//     answers 451 and drops the connection;
-//   - more than limit bytes after conversion: 552, the rest is read and
-//     thrown away rather than held;
-//   - 100 or more header lines starting "Received" or "Delivered"
-//     (any case): a mail loop, 554.
-type messageReader struct {
+//	state      byte   next       stored form
+//	lineStart  "."    dot        (the dot is dropped: unstuffing)
+//	lineStart  CR     cr
+//	lineStart  LF     -          bare LF: 451, hang up
+//	lineStart  other  text       the byte
+//	dot        CR     dotCR
+//	dot        LF     -          bare LF
+//	dot        other  text       the byte (the dot stays dropped)
+//	dotCR      LF     -          end of data
+//	dotCR      other  -          bare CR: 451, hang up
+//	text       CR     cr
+//	text       LF     -          bare LF
+//	text       other  text       the byte
+//	cr         LF     lineStart  LF
+//	cr         other  -          bare CR
+//
+// The data starts in lineStart, so "." CR LF right after DATA is an empty
+// message. A bare line end is answered at once, and the connection closed,
+// as qmail does: nothing after it is read, so nothing after it can be
+// taken for a command.
+type dataState uint8
+
+const (
+	lineStart dataState = iota
+	dot
+	dotCR
+	text
+	cr
+)
+
+// readData reads the data from r up to and including the end of data, and
+// no further, so that pipelined commands after it stay in r. It stops
+// early, without an error, at a bare CR or LF (m says which). An error is
+// the connection's.
+func readData(r *bufio.Reader, m *messageWriter) error {
+	state := lineStart
+	for {
+		// Work on what is buffered, waiting only when nothing is.
+		n := max(r.Buffered(), 1)
+		p, err := r.Peek(n)
+		if len(p) == 0 {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		used, done := 0, false
+		for used < len(p) && !done {
+			switch state {
+			case text:
+				k := bytes.IndexAny(p[used:], "\r\n")
+				if k < 0 {
+					m.write(p[used:])
+					used = len(p)
+					continue
+				}
+				m.write(p[used : used+k])
+				used += k
+				if p[used] == '\n' {
+					m.bareLF, done = true, true
+				} else {
+					state = cr
+				}
+				used++
+			case lineStart:
+				switch c := p[used]; c {
+				case '.':
+					state = dot
+				case '\r':
+					state = cr
+				case '\n':
+					m.bareLF, done = true, true
+				default:
+					m.write(p[used : used+1])
+					state = text
+				}
+				used++
+			case dot:
+				switch c := p[used]; c {
+				case '\r':
+					state = dotCR
+				case '\n':
+					m.bareLF, done = true, true
+				default:
+					m.write(p[used : used+1])
+					state = text
+				}
+				used++
+			case dotCR:
+				if p[used] == '\n' {
+					done = true
+				} else {
+					m.bareCR, done = true, true
+				}
+				used++
+			case cr:
+				if p[used] == '\n' {
+					m.write(p[used : used+1])
+					state = lineStart
+				} else {
+					m.bareCR, done = true, true
+				}
+				used++
+			}
+		}
+		r.Discard(used)
+		if done {
+			return nil
+		}
+	}
+}
+
+// hopLimit is qmail-smtpd's: 100 Received or Delivered header lines make
+// a message a loop.
+const hopLimit = 100
+
+// messageWriter takes the stored form of the data (LF line ends) and
+// writes it into the draft, noting on the way what qmail-smtpd refuses:
+//
+//   - more than limit bytes of data (the Received line not counted):
+//     552; the rest is read to the end of data and thrown away rather
+//     than kept;
+//   - 100 or more header lines starting "Received" or "Delivered" (any
+//     case): a mail loop, 554;
+//   - a bare CR or LF (set by readData): 451.
+type messageWriter struct {
+	w     *bufio.Writer
 	limit int64
 
-	buf      bytes.Buffer
-	size     int64
-	bareLF   bool
-	bareCR   bool
-	tooBig   bool
-	hops     int
+	size    int64 // data bytes, counted against limit
+	written int64 // bytes written to the draft, Received line included
+	tooBig  bool
+	bareLF  bool
+	bareCR  bool
+	hops    int
+
 	inHeader bool
 	// line holds the start of the current header line, enough to
 	// recognise "received" and "delivered".
-	line    []byte
-	pending bool // a CR was the last byte seen
+	line []byte
 }
 
-const hopLimit = 100
-
-func newMessageReader(limit int64) *messageReader {
-	return &messageReader{limit: limit, inHeader: true, line: make([]byte, 0, 9)}
+func newMessageWriter(draft io.Writer, limit int64) *messageWriter {
+	return &messageWriter{w: bufio.NewWriterSize(draft, 32<<10), limit: limit, inHeader: true, line: make([]byte, 0, 10)}
 }
 
-// readFrom consumes r to its end.
-func (m *messageReader) readFrom(r io.Reader) error {
-	chunk := make([]byte, 32<<10)
-	for {
-		n, err := r.Read(chunk)
-		m.write(chunk[:n])
-		if err == io.EOF {
-			if m.pending {
-				m.bareCR = true
-				m.emit('\r')
-			}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+// writeHeader writes a trace line of the server's own, not counted as
+// data.
+func (m *messageWriter) writeHeader(s string) {
+	m.w.WriteString(s)
+	m.written += int64(len(s))
+}
+
+// write takes bytes of the stored form.
+func (m *messageWriter) write(p []byte) {
+	if m.inHeader {
+		m.header(p)
 	}
-}
-
-func (m *messageReader) write(p []byte) {
-	for _, c := range p {
-		if m.pending {
-			m.pending = false
-			if c == '\n' {
-				m.emit('\n')
-				continue
-			}
-			m.bareCR = true
-			m.emit('\r')
-		}
-		switch c {
-		case '\r':
-			m.pending = true
-		case '\n':
-			m.bareLF = true
-			m.emit('\n')
-		default:
-			m.emit(c)
-		}
-	}
-}
-
-// emit adds one byte of the stored form.
-func (m *messageReader) emit(c byte) {
-	m.size++
+	m.size += int64(len(p))
 	if m.size > m.limit {
 		m.tooBig = true
-	} else {
-		m.buf.WriteByte(c)
-	}
-	if !m.inHeader {
 		return
 	}
-	if c == '\n' {
-		if len(m.line) == 0 {
-			m.inHeader = false
+	m.w.Write(p)
+	m.written += int64(len(p))
+}
+
+// header counts hop lines in p, part of the header.
+func (m *messageWriter) header(p []byte) {
+	for _, c := range p {
+		if !m.inHeader {
+			return
 		}
-		m.line = m.line[:0]
-		return
-	}
-	if len(m.line) < 9 {
-		m.line = append(m.line, c)
-		if isHop(m.line) {
-			m.hops++
-			// Make the line longer than any prefix so it counts once.
-			m.line = append(m.line, make([]byte, 9-len(m.line)+1)...)
+		if c == '\n' {
+			if len(m.line) == 0 {
+				m.inHeader = false
+			}
+			m.line = m.line[:0]
+			continue
+		}
+		if len(m.line) < 9 {
+			m.line = append(m.line, c)
+			if isHop(m.line) {
+				m.hops++
+				// Make the line longer than any prefix so it counts once.
+				m.line = append(m.line, make([]byte, 10-len(m.line))...)
+			}
 		}
 	}
 }
@@ -114,5 +209,6 @@ func isHop(line []byte) bool {
 		(len(line) == 9 && bytes.EqualFold(line, []byte("delivered")))
 }
 
-// message returns the stored form, valid only if nothing was refused.
-func (m *messageReader) message() []byte { return m.buf.Bytes() }
+// flush writes what is buffered into the draft and returns the first
+// error the draft gave.
+func (m *messageWriter) flush() error { return m.w.Flush() }

@@ -1,6 +1,9 @@
-// Package smtp is the SMTP frontend: qmail-smtpd's behaviour on go-smtp,
-// served from listeners (Server.Serve) or on one connection given as stdin
-// and stdout by tcpserver or inetd (Server.ServeConn with a StdioConn).
+// Package smtp is the SMTP frontend: qmail-smtpd's behaviour, served from
+// listeners (Server.Serve) or on one connection given as stdin and stdout
+// by tcpserver or inetd (Server.ServeConn with a StdioConn). The protocol
+// loop is this package's own: go-smtp's server loses the information
+// needed to refuse a bare CR after a leading dot, and its session ends
+// could not be bounded from outside it.
 //
 // # What it accepts
 //
@@ -17,16 +20,26 @@
 //     domains in control/locals and control/virtualdomains are accepted.
 //
 // A sender in control/badmailfrom (the address, or "@domain") is refused
-// at RCPT. The data is refused with 451 if it holds a bare LF or bare CR (and
-// the connection is then closed), with 552 if it is larger than
-// control/databytes (or qmail.toml's hard ceiling), with 554 if its header has
-// 100 or more Received or Delivered lines. A message is answered "250 ok"
-// only after the queue's accept transaction is on disk; a queue failure is a
-// 451, never a 5xx, so the client tries again.
+// at RCPT. A recipient given twice (the domain in any case, and the local
+// part too for a local address) is queued once; more than
+// smtp.max_recipients get 452. The data is refused with 451 if it holds a
+// bare LF or bare CR (and the connection is then closed at once), with 552
+// if it is larger than control/databytes (or qmail.toml's hard ceiling,
+// also offered as SIZE and checked at MAIL), with 554 if its header has
+// 100 or more Received or Delivered lines. A message is answered
+// "250 ok" only after the queue's accept transaction is on disk; a queue
+// failure is a 451, never a 5xx, so the client tries again.
+//
+// # What a client can make it hold
+//
+// Message data goes to the queue (Queue, Draft) as it arrives; a session
+// holds a few buffers of a few KiB, a command line of at most 2048 bytes
+// and at most max_recipients addresses. Sessions are bounded in number (in
+// all, and per client address except for relay_from clients) and in time
+// (the idle timeout per command line, shorter under stress, and
+// max_session_time for the whole session); see conn and gate.
 //
 // Control files are read when a connection starts, so a change applies to
-// the next connection. Refusals use qmail-smtpd's reply texts; replies to
-// accepted commands are go-smtp's own, except the greeting
-// ("220 <smtpgreeting> ESMTP") and the answer to the data ("250 ok <time>
-// qp <message id>").
+// the next connection. Replies are qmail-smtpd's texts; EHLO also offers
+// SIZE, and an empty recipient is refused.
 package smtp

@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"errors"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -76,36 +75,3 @@ type stdioAddr string
 
 func (a stdioAddr) Network() string { return "stdio" }
 func (a stdioAddr) String() string  { return string(a) }
-
-// oneConn is a listener that yields one connection and then, once that
-// connection is closed, reports that it is done.
-type oneConn struct {
-	c    *qmailConn
-	once sync.Once
-	done chan struct{}
-}
-
-func (l *oneConn) Accept() (net.Conn, error) {
-	var c net.Conn
-	l.once.Do(func() { c = &closeNotify{qmailConn: l.c, done: l.done} })
-	if c != nil {
-		return c, nil
-	}
-	<-l.done
-	return nil, io.EOF
-}
-
-func (l *oneConn) Close() error   { return nil }
-func (l *oneConn) Addr() net.Addr { return stdioAddr("stdio") }
-
-type closeNotify struct {
-	*qmailConn
-	done chan struct{}
-	once sync.Once
-}
-
-func (c *closeNotify) Close() error {
-	err := c.qmailConn.Close()
-	c.once.Do(func() { close(c.done) })
-	return err
-}

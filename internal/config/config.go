@@ -8,8 +8,12 @@
 //	[smtp]
 //	listen = ["127.0.0.1:2525"]     # addresses the SMTP daemon listens on
 //	relay_from = ["127.0.0.0/8", "::1/128"]  # clients that may relay
-//	max_message_bytes = 67108864    # hard ceiling even when control/databytes is 0
+//	max_message_bytes = 41943040    # hard ceiling even when control/databytes is 0 (40 MiB)
 //	max_connections = 200           # SMTP sessions at once; one more gets 421
+//	max_connections_per_ip = 20     # sessions from one client address (relay_from clients excepted)
+//	max_recipients = 1000           # recipients of one message; more get 452
+//	max_session_time = "30m"        # a session is closed after this long, whatever it does
+//	stress_timeout = "10s"          # idle timeout while 80% of max_connections are in use
 //
 //	[delivery]
 //	defaultdelivery = "./Mailbox"   # or "./Maildir/": what an absent or empty .qmail means
@@ -41,6 +45,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -81,12 +86,25 @@ type SMTP struct {
 	Listen []string `toml:"listen"`
 	// RelayFrom lists the networks whose clients may send to any domain.
 	RelayFrom []string `toml:"relay_from"`
-	// MaxMessageBytes bounds a message even when control/databytes is 0,
-	// since the message is held in memory until it is queued.
+	// MaxMessageBytes bounds a message even when control/databytes is 0.
+	// Messages are streamed to disk, so this bounds disk, not memory.
 	MaxMessageBytes int64 `toml:"max_message_bytes"`
 	// MaxConnections bounds the SMTP sessions at once, as tcpserver -c
 	// does for qmail-smtpd; one more is answered 421.
 	MaxConnections int `toml:"max_connections"`
+	// MaxConnectionsPerIP bounds the sessions from one client address,
+	// as Postfix's smtpd_client_connection_count_limit does; clients in
+	// relay_from are not counted, as Postfix exempts mynetworks.
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// MaxRecipients bounds the recipients of one message.
+	MaxRecipients int `toml:"max_recipients"`
+	// MaxSessionTime bounds a session however busy it keeps: a client
+	// that trickles a byte at a time is cut off after it.
+	MaxSessionTime time.Duration `toml:"max_session_time"`
+	// StressTimeout replaces control/timeoutsmtpd while at least 80% of
+	// MaxConnections are in use, as Postfix shortens its timeouts under
+	// stress.
+	StressTimeout time.Duration `toml:"stress_timeout"`
 
 	relayFrom []netip.Prefix
 }
@@ -119,10 +137,17 @@ type Log struct {
 func Defaults(asRoot bool) Config {
 	c := Config{
 		SMTP: SMTP{
-			Listen:          []string{"0.0.0.0:25"},
-			RelayFrom:       []string{"127.0.0.0/8", "::1/128"},
-			MaxMessageBytes: 64 << 20,
-			MaxConnections:  200,
+			Listen:    []string{"0.0.0.0:25"},
+			RelayFrom: []string{"127.0.0.0/8", "::1/128"},
+			// Postfix's 10 MB refuses today's mail: a 25 MB attachment
+			// (what the large webmail services send) is 34 MB in
+			// base64. 40 MiB takes it with room for the rest.
+			MaxMessageBytes:     40 << 20,
+			MaxConnections:      200,
+			MaxConnectionsPerIP: 20,
+			MaxRecipients:       1000,
+			MaxSessionTime:      30 * time.Minute,
+			StressTimeout:       10 * time.Second,
 		},
 		Delivery: Delivery{DefaultDelivery: "./Mailbox"},
 		Users:    Users{Daemon: "qmaild", Alias: "alias"},
@@ -188,6 +213,18 @@ func (c *Config) check() error {
 	}
 	if c.SMTP.MaxMessageBytes <= 0 {
 		return fmt.Errorf("smtp.max_message_bytes: %d is not a positive size", c.SMTP.MaxMessageBytes)
+	}
+	if c.SMTP.MaxConnectionsPerIP <= 0 {
+		return fmt.Errorf("smtp.max_connections_per_ip: %d is not a positive number", c.SMTP.MaxConnectionsPerIP)
+	}
+	if c.SMTP.MaxRecipients <= 0 {
+		return fmt.Errorf("smtp.max_recipients: %d is not a positive number", c.SMTP.MaxRecipients)
+	}
+	if c.SMTP.MaxSessionTime <= 0 {
+		return fmt.Errorf("smtp.max_session_time: %v is not a positive duration", c.SMTP.MaxSessionTime)
+	}
+	if c.SMTP.StressTimeout <= 0 {
+		return fmt.Errorf("smtp.stress_timeout: %v is not a positive duration", c.SMTP.StressTimeout)
 	}
 	dd := c.Delivery.DefaultDelivery
 	if dd == "" || !(strings.HasPrefix(dd, ".") || strings.HasPrefix(dd, "/")) || strings.ContainsAny(dd, "\n\x00") {
@@ -258,9 +295,19 @@ listen = %s
 # Clients in these networks may relay (send to any domain).
 relay_from = %s
 # Hard ceiling on a message, even when control/databytes is 0 (no limit).
+# Messages are streamed to disk as they arrive; this bounds disk, not memory.
 max_message_bytes = %d
 # SMTP sessions at once (tcpserver -c); one more is answered 421.
 max_connections = %d
+# Sessions from one client address; relay_from clients are not counted.
+max_connections_per_ip = %d
+# Recipients of one message; more are answered 452.
+max_recipients = %d
+# A session is closed after this long, however busy it keeps.
+max_session_time = %q
+# Idle timeout instead of control/timeoutsmtpd while 80%% of max_connections
+# are in use.
+stress_timeout = %q
 
 [delivery]
 # What an absent or empty .qmail file means: "./Mailbox" (mbox) or
@@ -297,6 +344,7 @@ servers = %s
 [log]
 # "plain" (qmail-send's lines) or "json".
 format = %q
-`, q(c.SMTP.Listen), q(c.SMTP.RelayFrom), c.SMTP.MaxMessageBytes, c.SMTP.MaxConnections, c.Delivery.DefaultDelivery, c.Users.Daemon, c.Users.Alias, c.Users.Postmaster,
+`, q(c.SMTP.Listen), q(c.SMTP.RelayFrom), c.SMTP.MaxMessageBytes, c.SMTP.MaxConnections,
+		c.SMTP.MaxConnectionsPerIP, c.SMTP.MaxRecipients, c.SMTP.MaxSessionTime.String(), c.SMTP.StressTimeout.String(), c.Delivery.DefaultDelivery, c.Users.Daemon, c.Users.Alias, c.Users.Postmaster,
 		c.Remote.Port, c.Remote.StartTLS, c.Remote.PlainFallback, c.Remote.GroupRecipients, q(c.DNS.Servers), c.Log.Format)
 }
