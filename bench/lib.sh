@@ -1,7 +1,8 @@
 # Shared by the benchmark scripts: sourced, not run.
 
 # bench_setup SCRIPT WORK: as root, install the peers, make the qmaild
-# account, and build qmaild into WORK/bin (readable by every user).
+# account, and build qmaild into WORK/bin (readable by every user): the
+# checkout's code, or the code at git revision $REV when it is set.
 bench_setup() {
 	[ "$(id -u)" = 0 ] || { echo "$1: run as root (it installs and starts Postfix, and makes users)" >&2; exit 1; }
 	scripts/install-test-deps
@@ -10,7 +11,15 @@ bench_setup() {
 	rm -rf "$2"
 	mkdir -p "$2/bin" "$2/root/control"
 	chmod 755 "$2" "$2/bin"
-	go build -o "$2/bin/" ./cmd/qmaild
+	if [ -n "${REV:-}" ]; then
+		src=$(mktemp -d)
+		git worktree add -q --detach "$src" "$REV"
+		(cd "$src" && go build -o "$2/bin/" ./cmd/qmaild)
+		git worktree remove --force "$src"
+	else
+		go build -o "$2/bin/" ./cmd/qmaild
+	fi
+	echo "qmaild built from ${REV:-the checkout}"
 }
 
 # postfix_restart SETTING...: Postfix local-only on 127.0.0.1:25 with the

@@ -39,10 +39,28 @@
 //	due     channel(1) next(8) msgID(8) index(4) → empty; pending recipients only
 //	bodies  msgID(8) chunk(4) → up to 256 KiB of the message
 //
-// Bodies live in the database, in chunks, rather than in one file each: on
-// the accept-and-deliver workload the file-per-body layout pays a file
-// create, a file fsync and a directory fsync per message, which group commit
-// cannot share (BenchmarkAcceptDeliver compares both).
+// A body of up to InlineMax (128 KiB) lives in the database, in chunks,
+// rather than in a file of its own: on the accept-and-deliver workload the
+// file-per-body layout pays a file create, a file fsync and a directory
+// fsync per message, which group commit cannot share (BenchmarkAcceptDeliver
+// compares both). A larger body is a file in queue/bodies/, named in its
+// message record: bbolt holds a transaction's dirty pages in memory until
+// commit and never gives file space back, so a burst of large messages
+// kept in the database would cost their size in memory and leave
+// queue.db that large for good. For such a body the costs of a file are
+// small beside its size.
+//
+// # Body files
+//
+// A Spool receives a message as it arrives and moves to a new file in
+// queue/bodies/ when it outgrows InlineMax or the in-memory budget shared
+// by all spools. Before the accept transaction names the file, the file
+// and its directory are fsync'd. The file is removed after the transaction
+// that ends its message is on disk; a crash in between, or a client that
+// went away, leaves a file no message names, which RemoveOrphanBodies
+// removes when the daemon starts. A body file is only ever read through
+// pread, so the descriptors handed to delivery share no offset that
+// matters.
 //
 // A database whose schema version is newer than this code, or that has no
 // recognisable schema, is refused with an error, never rewritten.
