@@ -11,6 +11,15 @@ import (
 	"github.com/gqmail/gqmail/internal/config"
 )
 
+// controlsWith is basicControls with one more control file.
+func controlsWith(name, text string) map[string]string {
+	ctl := map[string]string{name: text}
+	for k, v := range basicControls {
+		ctl[k] = v
+	}
+	return ctl
+}
+
 // dialFrom connects from the loopback address src.
 func dialFrom(t *testing.T, src, addr string) (*client, string) {
 	t.Helper()
@@ -92,11 +101,7 @@ func TestTricklingClientIsCutAtTheSessionDeadline(t *testing.T) {
 // A command line must arrive whole within the idle timeout: sending it a
 // byte at a time does not stretch the wait.
 func TestACommandLineMustArriveWithinTheIdleTimeout(t *testing.T) {
-	ctl := map[string]string{"timeoutsmtpd": "1\n"}
-	for k, v := range basicControls {
-		ctl[k] = v
-	}
-	f := newFixture(t, ctl)
+	f := newFixture(t, controlsWith("timeoutsmtpd", "1\n"))
 	c, _ := dial(t, f.addr)
 	got := make(chan string, 1)
 	go func() { got <- c.reply() }()
@@ -184,11 +189,7 @@ func TestRecipientsBeyondTheLimitGet452(t *testing.T) {
 // SIZE is offered with the limit in force, and a larger declared size is
 // refused before any data.
 func TestSizeIsAdvertisedAndEnforcedAtMail(t *testing.T) {
-	ctl := map[string]string{"databytes": "1000\n"}
-	for k, v := range basicControls {
-		ctl[k] = v
-	}
-	f := newFixture(t, ctl)
+	f := newFixture(t, controlsWith("databytes", "1000\n"))
 	c, _ := dial(t, f.addr)
 	c.c.Write([]byte("EHLO x\r\n"))
 	var lines []string

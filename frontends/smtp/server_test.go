@@ -229,11 +229,7 @@ func TestRcpthostsDecideWhoIsAccepted(t *testing.T) {
 }
 
 func TestBadMailFromRefusedAtRcpt(t *testing.T) {
-	ctl := map[string]string{"badmailfrom": "spammer@bad.example\n@worse.example\n"}
-	for k, v := range basicControls {
-		ctl[k] = v
-	}
-	f := newFixture(t, ctl)
+	f := newFixture(t, controlsWith("badmailfrom", "spammer@bad.example\n@worse.example\n"))
 	for _, sender := range []string{"spammer@bad.example", "SPAMMER@bad.example", "anyone@worse.example"} {
 		c, _ := dial(t, f.addr)
 		c.do("HELO x\r\n")
