@@ -58,7 +58,7 @@ func RunChild(conn *frame.Conn) error {
 	host, _ := os.Hostname()
 	c := &childDeliverer{maildir: &mailbox.Maildir{Host: host}, mbox: &mailbox.Mbox{}}
 	for {
-		fields, rest, err := conn.Read()
+		fields, rest, err := conn.ReadLimit(maxRequestFrame)
 		if err == io.EOF {
 			return nil
 		}

@@ -63,7 +63,7 @@ func (h *Helper) Serve(ctx context.Context, conn *frame.Conn) error {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, maxConcurrent)
 	for {
-		fields, rest, err := conn.Read()
+		fields, rest, err := conn.ReadLimit(maxRequestFrame)
 		if err != nil {
 			wg.Wait()
 			if err == io.EOF {

@@ -35,6 +35,11 @@ const (
 // tokenLen is the length of a request token.
 const tokenLen = 16
 
+// maxRequestFrame bounds a request or job frame. A queued body larger than
+// store.InlineMax travels as a descriptor; an inline one is at most a
+// bounce of that much with its recipients' reports.
+const maxRequestFrame = 16 << 20
+
 // Request asks for one local delivery. It is all the daemon may say: the
 // helper decides who the recipient is.
 type Request struct {
