@@ -77,3 +77,43 @@ func TestSMTPOnStdinUnderTcpserver(t *testing.T) {
 		return strings.Contains(d.log.String(), "to remote x@remote.example")
 	})
 }
+
+// Under tcpserver, whose socket arrives blocking, the idle timeout and the
+// session deadline still end a session: a silent client and a trickling
+// one are both cut off.
+func TestTcpserverSessionsTimeOut(t *testing.T) {
+	root, daemonAddr, acct := setupRoot(t, "max_session_time = \"3s\"\n", map[string]string{"timeoutsmtpd": "1\n"})
+	startDaemon(t, root, daemonAddr, acct)
+	addr := startTcpserver(t, root, acct)
+
+	silent := dialSMTP(t, addr)
+	start := time.Now()
+	if got := silent.reply(); got != "451 timeout (#4.4.2)" || time.Since(start) > 5*time.Second {
+		t.Fatalf("a silent client got %q after %v, want 451 timeout after about 1s", got, time.Since(start))
+	}
+
+	trickler := dialSMTP(t, addr)
+	got := make(chan string, 1)
+	go func() {
+		for {
+			line, err := trickler.r.ReadString('\n')
+			if line = strings.TrimSpace(line); err != nil || line != "250 ok" {
+				got <- line
+				return
+			}
+		}
+	}()
+	start = time.Now()
+	for {
+		select {
+		case r := <-got:
+			if r != "421 session time limit reached, closing (#4.4.2)" || time.Since(start) > 8*time.Second {
+				t.Fatalf("a trickling client got %q after %v, want the session limit after about 3s", r, time.Since(start))
+			}
+			return
+		case <-time.After(500 * time.Millisecond):
+			// A whole command every half second: never idle.
+			trickler.c.Write([]byte("NOOP\r\n"))
+		}
+	}
+}

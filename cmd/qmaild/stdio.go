@@ -11,6 +11,7 @@ import (
 	"github.com/gqmail/gqmail/internal/layout"
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/internal/route"
+	"github.com/gqmail/gqmail/store"
 )
 
 // runStdioSMTP serves one SMTP session on stdin and stdout, as qmail-smtpd
@@ -25,20 +26,47 @@ func runStdioSMTP(root string) error {
 	}
 	log := qlog.New(os.Stderr, cfg.Log.Format)
 	controls := control.Open(p.Control, func(err error) { log.Warning("%v; keeping the last good value", err) })
-	client := &inject.Client{Path: p.Socket}
-	defer client.Close()
+	conn, err := smtp.StdioFromEnv(os.LookupEnv)
+	if err != nil {
+		return err
+	}
 	srv := &smtp.Server{
 		Controls: controls,
 		Config:   &cfg.SMTP,
 		Router:   &route.Router{Controls: controls},
-		Queue:    socketQueue{client},
+		Queue:    socketQueue{path: p.Socket},
 		Log:      log,
 	}
-	return srv.ServeConn(smtp.StdioFromEnv(os.LookupEnv))
+	return srv.ServeConn(conn)
 }
 
-// socketQueue queues through the daemon's submission socket; the daemon
-// logs what it queues.
-type socketQueue struct{ c *inject.Client }
+// socketQueue queues through the daemon's submission socket, which logs
+// what it queues. Each message has a connection of its own, held from
+// DATA to its answer only: an idle SMTP session holds none of the
+// socket's places.
+type socketQueue struct{ path string }
 
-func (q socketQueue) Begin(ctx context.Context) (smtp.Draft, error) { return q.c.Begin(ctx) }
+func (q socketQueue) Begin(ctx context.Context) (smtp.Draft, error) {
+	c := &inject.Client{Path: q.path}
+	s, err := c.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return closingDraft{s, c}, nil
+}
+
+// closingDraft closes its connection when the message ends.
+type closingDraft struct {
+	*inject.Submission
+	c *inject.Client
+}
+
+func (d closingDraft) Commit(ctx context.Context, msg *store.NewMessage) (store.MsgID, error) {
+	defer d.c.Close()
+	return d.Submission.Commit(ctx, msg)
+}
+
+func (d closingDraft) Abort() {
+	d.Submission.Abort()
+	d.c.Close()
+}

@@ -95,11 +95,20 @@ func (s *Submission) Commit(_ context.Context, msg *store.NewMessage) (store.Msg
 		return 0, s.err
 	}
 	c := s.c
-	fields := [][]byte{[]byte(tagCommit), []byte(msg.Sender), []byte(msg.Origin.Kind), []byte(msg.Origin.RemoteIP), []byte(msg.Origin.HELO)}
-	for _, r := range msg.Recipients {
-		fields = append(fields, []byte(r.Address))
+	// Recipients go in frames of at most 64 KiB of addresses.
+	rcpts, size := [][]byte{[]byte(tagRcpt)}, 0
+	for i, r := range msg.Recipients {
+		rcpts = append(rcpts, []byte(r.Address))
+		size += len(r.Address) + 4
+		if size >= maxData || i == len(msg.Recipients)-1 {
+			if err := frame.Write(c.w, rcpts...); err != nil {
+				c.Close()
+				return 0, c.sendErr(err)
+			}
+			rcpts, size = rcpts[:1], 0
+		}
 	}
-	if err := frame.Write(c.w, fields...); err != nil {
+	if err := frame.Write(c.w, []byte(tagCommit), []byte(msg.Sender), []byte(msg.Origin.Kind), []byte(msg.Origin.RemoteIP), []byte(msg.Origin.HELO)); err != nil {
 		c.Close()
 		return 0, c.sendErr(err)
 	}

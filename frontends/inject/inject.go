@@ -11,7 +11,8 @@
 //
 //	client  "submit/2"
 //	client  "data" bytes                      (any number, each at most 64 KiB)
-//	client  "commit" sender origin-kind remote-ip helo rcpt...
+//	client  "rcpt" address...                 (any number, each frame at most 1 MiB)
+//	client  "commit" sender origin-kind remote-ip helo
 //	server  "result/2" status text message-id(8)
 //
 // or, instead of "commit", "abort", which throws the message away and is
@@ -29,13 +30,16 @@
 // "Received: (qmail PID invoked by uid UID); DATE", with the uid and pid
 // from the socket's credentials, so that a Received line the submitter
 // wrote itself can be told from it. A sender or recipient holding a CR,
-// LF or NUL is refused, as SMTP refuses it.
+// LF or NUL, or of 900 bytes or more, is refused, as SMTP refuses it.
 //
 // # Limits
 //
 // At most MaxConns submitters at once, and MaxConnsPerUID of one uid; one
-// more is answered "Z" and closed before anything is read. Each frame
-// must arrive within FrameTimeout.
+// more is answered "Z" and closed before anything is read. Trusted uids
+// (qmaild smtpd under tcpserver, which bounds its own connections) are
+// not counted. Each frame must arrive within FrameTimeout, and a
+// connection is closed after MaxConnTime. A message's recipients may take
+// 16 MiB at most (a local list manager may send to many).
 package inject
 
 import (
@@ -61,6 +65,7 @@ import (
 const (
 	tagSubmit = "submit/2"
 	tagData   = "data"
+	tagRcpt   = "rcpt"
 	tagCommit = "commit"
 	tagAbort  = "abort"
 	tagResult = "result/2"
@@ -69,11 +74,22 @@ const (
 // maxData is the largest data frame a client sends.
 const maxData = 64 << 10
 
+// maxFrame bounds any frame the server reads.
+const maxFrame = 1 << 20
+
+// maxRecipientBytes bounds the addresses of one message.
+const maxRecipientBytes = 16 << 20
+
+// maxAddress is SMTP's bound on an address (frontends/smtp): 900 bytes or
+// more is refused.
+const maxAddress = 900
+
 // Defaults of the Server's limits.
 const (
 	DefaultMaxConns       = 100
 	DefaultMaxConnsPerUID = 10
 	DefaultFrameTimeout   = 20 * time.Minute
+	DefaultMaxConnTime    = time.Hour
 )
 
 // Queue is where accepted messages go.
@@ -96,13 +112,16 @@ type Server struct {
 	MaxConns       int
 	MaxConnsPerUID int
 	FrameTimeout   time.Duration
+	MaxConnTime    time.Duration
 	// Now is the clock of the trace line; time.Now when nil.
 	Now func() time.Time
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	byUID map[int]int
-	wg    sync.WaitGroup
+	mu sync.Mutex
+	// conns holds the connections under way, true for a trusted uid's.
+	conns   map[net.Conn]bool
+	byUID   map[int]int
+	limited int // connections of uids that are not trusted
+	wg      sync.WaitGroup
 }
 
 // Listen makes the socket at path, replacing a stale one, open to every
@@ -132,7 +151,11 @@ func (s *Server) Serve(l *net.UnixListener) error {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			return fmt.Errorf("submission socket: %w", err)
+			// Out of descriptors, say: wait and go on, rather than
+			// stop taking mail while the daemon runs.
+			s.Log.Warning("submission socket: %v; trying again", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
 		}
 		cred, err := peerCred(c)
 		if err != nil {
@@ -140,7 +163,7 @@ func (s *Server) Serve(l *net.UnixListener) error {
 			c.Close()
 			continue
 		}
-		if why := s.enter(c, int(cred.Uid)); why != "" {
+		if why := s.enter(c, int(cred.Uid), slices.Contains(s.TrustedUIDs, int(cred.Uid))); why != "" {
 			s.wg.Go(func() {
 				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 				frame.Write(bufio.NewWriter(c), []byte(tagResult), []byte("Z"), []byte(why), frame.U64(0))
@@ -159,27 +182,38 @@ func (s *Server) Serve(l *net.UnixListener) error {
 }
 
 // enter counts a new connection of uid, or says why it is refused.
-func (s *Server) enter(c net.Conn, uid int) string {
+// Trusted uids are tracked but not limited.
+func (s *Server) enter(c net.Conn, uid int, trusted bool) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conns == nil {
-		s.conns, s.byUID = map[net.Conn]struct{}{}, map[int]int{}
+		s.conns, s.byUID = map[net.Conn]bool{}, map[int]int{}
 	}
-	if len(s.conns) >= orDefault(s.MaxConns, DefaultMaxConns) {
+	if trusted {
+		s.conns[c] = true
+		return ""
+	}
+	if s.limited >= orDefault(s.MaxConns, DefaultMaxConns) {
 		return "Too many submissions under way; try again later. (#4.3.2)"
 	}
 	if s.byUID[uid] >= orDefault(s.MaxConnsPerUID, DefaultMaxConnsPerUID) {
 		return fmt.Sprintf("Too many submissions from uid %d under way; try again later. (#4.3.2)", uid)
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = false
 	s.byUID[uid]++
+	s.limited++
 	return ""
 }
 
 func (s *Server) leave(c net.Conn, uid int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	trusted := s.conns[c]
 	delete(s.conns, c)
+	if trusted {
+		return
+	}
+	s.limited--
 	if s.byUID[uid]--; s.byUID[uid] <= 0 {
 		delete(s.byUID, uid)
 	}
@@ -220,9 +254,14 @@ func peerCred(c *net.UnixConn) (*syscall.Ucred, error) {
 func (s *Server) serveConn(c *net.UnixConn, cred *syscall.Ucred) error {
 	r, w := bufio.NewReader(c), bufio.NewWriter(c)
 	timeout := orDefault(s.FrameTimeout, DefaultFrameTimeout)
+	end := time.Now().Add(orDefault(s.MaxConnTime, DefaultMaxConnTime))
 	read := func() ([][]byte, error) {
-		c.SetReadDeadline(time.Now().Add(timeout))
-		return frame.ReadLimit(r, maxData+1024)
+		d := time.Now().Add(timeout)
+		if end.Before(d) {
+			d = end
+		}
+		c.SetReadDeadline(d)
+		return frame.ReadLimit(r, maxFrame)
 	}
 	for {
 		f, err := read()
@@ -262,6 +301,8 @@ func (s *Server) submission(read func() ([][]byte, error), cred *syscall.Ucred) 
 		fmt.Fprintf(sp, "Received: (qmail %d invoked by uid %d); %s\n", cred.Pid, uid, now.UTC().Format("2 Jan 2006 15:04:05 -0000"))
 	}
 	tooBig := false
+	var rcpts []string
+	rcptBytes := 0
 	for {
 		f, err := read()
 		if err != nil {
@@ -283,18 +324,31 @@ func (s *Server) submission(read func() ([][]byte, error), cred *syscall.Ucred) 
 				continue
 			}
 			sp.Write(f[1])
+		case tagRcpt:
+			for _, a := range f[1:] {
+				rcptBytes += len(a)
+				if rcptBytes > maxRecipientBytes {
+					return "", "", 0, fmt.Errorf("uid %d sent more than %d bytes of recipients", uid, maxRecipientBytes)
+				}
+				rcpts = append(rcpts, string(a))
+			}
 		case tagAbort:
 			return "", "", 0, nil
 		case tagCommit:
 			if tooBig {
 				return "D", "Sorry, that message size exceeds my databytes limit. (#5.3.4)", 0, nil
 			}
-			status, text, id := s.commit(f[1:], sp, uid, trusted)
+			status, text, id := s.commit(f[1:], rcpts, sp, uid, trusted)
 			return status, text, id, nil
 		default:
 			return "", "", 0, fmt.Errorf("uid %d sent a %q frame inside a message", uid, f[0])
 		}
 	}
+}
+
+// goodAddress is what SMTP takes: under 900 bytes, no CR, LF or NUL.
+func goodAddress(a string) bool {
+	return len(a) < maxAddress && !strings.ContainsAny(a, "\r\n\x00")
 }
 
 // headroom is what a trusted submitter may send beyond MaxMessageBytes:
@@ -306,10 +360,10 @@ func headroom(trusted bool) int64 {
 	return 0
 }
 
-// commit queues the spooled message with the envelope in f: sender,
-// origin kind, remote ip, helo, recipients.
-func (s *Server) commit(f [][]byte, sp *store.Spool, uid int, trusted bool) (string, string, store.MsgID) {
-	if len(f) < 5 {
+// commit queues the spooled message with the envelope in f (sender,
+// origin kind, remote ip, helo) and rcpts.
+func (s *Server) commit(f [][]byte, rcpts []string, sp *store.Spool, uid int, trusted bool) (string, string, store.MsgID) {
+	if len(f) != 4 {
 		return "D", "Malformed submission. (#5.3.5)", 0
 	}
 	msg := &store.NewMessage{Sender: string(f[0]), Spool: sp}
@@ -318,17 +372,17 @@ func (s *Server) commit(f [][]byte, sp *store.Spool, uid int, trusted bool) (str
 	} else {
 		msg.Origin = store.Origin{Kind: "local", UID: uid}
 	}
-	if strings.ContainsAny(msg.Sender, "\r\n\x00") {
-		return "D", "Sorry, the envelope sender contains a CR, LF or NUL. (#5.1.7)", 0
+	if !goodAddress(msg.Sender) {
+		return "D", "Sorry, the envelope sender contains a CR, LF or NUL, or is 900 bytes or longer. (#5.1.7)", 0
 	}
-	if len(f[4:]) == 0 {
+	if len(rcpts) == 0 {
 		return "D", "Sorry, a message needs at least one recipient. (#5.1.3)", 0
 	}
-	for _, rc := range f[4:] {
-		if strings.ContainsAny(string(rc), "\r\n\x00") {
-			return "D", "Sorry, a recipient contains a CR, LF or NUL. (#5.1.3)", 0
+	for _, rc := range rcpts {
+		if !goodAddress(rc) {
+			return "D", "Sorry, a recipient contains a CR, LF or NUL, or is 900 bytes or longer. (#5.1.3)", 0
 		}
-		msg.Recipients = append(msg.Recipients, s.Router.Classify(string(rc)))
+		msg.Recipients = append(msg.Recipients, s.Router.Classify(rc))
 	}
 	size := sp.Size()
 	id, err := s.Queue.Accept(context.Background(), msg)

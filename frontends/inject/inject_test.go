@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -259,5 +260,42 @@ func TestNoDaemonIsTemporary(t *testing.T) {
 	_, err := c.Accept(context.Background(), submission("local"))
 	if err == nil || outcome.IsPermanent(err) {
 		t.Fatalf("no daemon: %v", err)
+	}
+}
+
+// qmaild smtpd runs as a trusted uid under tcpserver, which bounds its
+// connections: the caps do not count it, so local users cannot starve it.
+func TestTrustedSubmittersAreNotCapped(t *testing.T) {
+	f := serve(t, []int{os.Getuid()}, 1<<20, func(s *Server) { s.MaxConnsPerUID = 1; s.MaxConns = 1 })
+	for i := range 3 {
+		c := &Client{Path: f.sock} // each keeps its connection open
+		defer c.Close()
+		if _, err := c.Accept(context.Background(), submission("smtp")); err != nil {
+			t.Fatalf("trusted connection %d: %v", i+1, err)
+		}
+	}
+}
+
+// A thousand long recipients, more than one frame holds, arrive whole.
+func TestManyLongRecipientsArriveWhole(t *testing.T) {
+	f := serve(t, nil, 1<<20)
+	c := &Client{Path: f.sock}
+	defer c.Close()
+	m := submission("local")
+	m.Recipients = nil
+	for i := range 1000 {
+		m.Recipients = append(m.Recipients, store.Recipient{Address: fmt.Sprintf("%s-%04d@far.example", strings.Repeat("r", 800), i)})
+	}
+	if _, err := c.Accept(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	envs, _ := f.queued(t)
+	rs, _ := f.db.Recipients(envs[0].ID)
+	if len(rs) != 1000 || !strings.HasSuffix(rs[999].Address, "-0999@far.example") {
+		t.Fatalf("%d recipients queued", len(rs))
+	}
+	m.Recipients = []store.Recipient{{Address: strings.Repeat("r", 900) + "@far.example"}}
+	if _, err := c.Accept(context.Background(), m); !outcome.IsPermanent(err) {
+		t.Fatalf("an address of 900 bytes or more: %v", err)
 	}
 }

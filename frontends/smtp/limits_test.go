@@ -249,8 +249,7 @@ func TestStdioClientThatLeavesInDataQueuesNothing(t *testing.T) {
 	f := newFixture(t, basicControls)
 	inR, inW, _ := os.Pipe()
 	outR, outW, _ := os.Pipe()
-	sc := StdioFromEnv(func(string) (string, bool) { return "", false })
-	sc.In, sc.Out = inR, outW
+	sc := NewStdioConn(inR, outW, func(string) (string, bool) { return "", false })
 	done := make(chan error, 1)
 	go func() { done <- f.srv.ServeConn(sc) }()
 	go bufio.NewReader(outR).WriteTo(discard{})

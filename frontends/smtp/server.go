@@ -3,6 +3,7 @@ package smtp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -114,9 +115,16 @@ func (s *Server) Serve(l net.Listener) error {
 
 // ServeConn serves one connection that did not come from a listener, such
 // as stdin and stdout under tcpserver; it returns when the client is gone.
-// tcpserver limits connections itself, so no limit applies here.
+// tcpserver limits connections itself, so no limit applies here. A
+// connection on which timeouts cannot be set is refused: it could be held
+// for ever.
 func (s *Server) ServeConn(c *StdioConn) error {
 	s.init()
+	if err := c.SetDeadline(time.Now().Add(time.Hour)); err != nil {
+		io.WriteString(c, "421 unable to set timeouts (#4.3.0)\r\n")
+		c.Close()
+		return fmt.Errorf("timeouts cannot be set on stdin and stdout: %w", err)
+	}
 	p := &connParams{remoteHost: c.RemoteHost, localHost: c.LocalHost, relay: c.Relay, relayAppend: c.RelayAppend}
 	p.remoteIP, _ = netip.ParseAddr(c.RemoteIP)
 	cn := s.start(c, p, func() {})

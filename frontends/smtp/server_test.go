@@ -327,8 +327,7 @@ func TestStdioRelayClientAppends(t *testing.T) {
 	inR, inW, _ := os.Pipe()
 	outR, outW, _ := os.Pipe()
 	env := map[string]string{"RELAYCLIENT": "@relay.example", "TCPREMOTEIP": "192.0.2.9"}
-	sc := StdioFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	sc.In, sc.Out = inR, outW
+	sc := NewStdioConn(inR, outW, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	done := make(chan error, 1)
 	go func() { done <- f.srv.ServeConn(sc) }()
 	c := &client{t: t, c: pipeConn{outR, inW}, r: bufio.NewReader(outR)}

@@ -2,9 +2,11 @@ package smtp
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -27,9 +29,23 @@ type StdioConn struct {
 	closeOnce sync.Once
 }
 
-// StdioFromEnv builds a StdioConn from stdin, stdout and the environment
-// that tcpserver (or tcp-env under inetd) sets.
-func StdioFromEnv(getenv func(string) (string, bool)) *StdioConn {
+// StdioFromEnv builds a StdioConn from descriptors 0 and 1 and the
+// environment that tcpserver (or tcp-env under inetd) sets. The
+// descriptors are made non-blocking, so that Go's poller serves them and
+// read and write deadlines work: tcpserver hands over a blocking socket,
+// on which no timeout would ever fire.
+func StdioFromEnv(getenv func(string) (string, bool)) (*StdioConn, error) {
+	for _, fd := range []int{0, 1} {
+		if err := syscall.SetNonblock(fd, true); err != nil {
+			return nil, fmt.Errorf("descriptor %d: %w", fd, err)
+		}
+	}
+	return NewStdioConn(os.NewFile(0, "stdin"), os.NewFile(1, "stdout"), getenv), nil
+}
+
+// NewStdioConn builds a StdioConn from in, out and what the environment
+// says about the client.
+func NewStdioConn(in, out *os.File, getenv func(string) (string, bool)) *StdioConn {
 	get := func(k, def string) string {
 		if v, ok := getenv(k); ok && v != "" {
 			return v
@@ -38,8 +54,8 @@ func StdioFromEnv(getenv func(string) (string, bool)) *StdioConn {
 	}
 	relay, relayOK := getenv("RELAYCLIENT")
 	return &StdioConn{
-		In:          os.Stdin,
-		Out:         os.Stdout,
+		In:          in,
+		Out:         out,
 		RemoteIP:    get("TCPREMOTEIP", "unknown"),
 		RemoteHost:  get("TCPREMOTEHOST", "unknown"),
 		LocalHost:   get("TCPLOCALHOST", get("TCPLOCALIP", "unknown")),
