@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/gqmail/gqmail/internal/frame"
 	"github.com/gqmail/gqmail/internal/outcome"
@@ -48,15 +49,22 @@ func decodeJob(fields [][]byte) (*job, error) {
 	return j, nil
 }
 
+// ChildOptions are a delivery child's settings, from its command line.
+type ChildOptions struct {
+	// ProgramTimeout ends a .qmail program that runs longer; zero means
+	// DefaultProgramTimeout.
+	ProgramTimeout time.Duration
+}
+
 // RunChild is the main loop of a delivery child: jobs from conn, one
 // result each back. It refuses to run as root.
-func RunChild(conn *frame.Conn) error {
+func RunChild(conn *frame.Conn, opts ChildOptions) error {
 	if os.Geteuid() == 0 || os.Getuid() == 0 {
 		return errors.New("delivery child refuses to run as root")
 	}
 	// The host name goes into every maildir file name; read it once.
 	host, _ := os.Hostname()
-	c := &childDeliverer{maildir: &mailbox.Maildir{Host: host}, mbox: &mailbox.Mbox{}}
+	c := &childDeliverer{maildir: &mailbox.Maildir{Host: host}, mbox: &mailbox.Mbox{}, programs: programLimits{timeout: opts.ProgramTimeout}}
 	for {
 		fields, rest, err := conn.ReadLimit(maxRequestFrame)
 		if err == io.EOF {
@@ -85,8 +93,9 @@ func RunChild(conn *frame.Conn) error {
 }
 
 type childDeliverer struct {
-	maildir *mailbox.Maildir
-	mbox    *mailbox.Mbox
+	maildir  *mailbox.Maildir
+	mbox     *mailbox.Mbox
+	programs programLimits
 }
 
 func deferral(text string) *Response { return &Response{Status: Deferral, Text: text} }

@@ -94,7 +94,7 @@ lines:
 				}, target, mailbox.DTLine(recipient), mailbox.RPLine(j.Sender), mailbox.UFLine(j.Sender, now))
 			}
 			programs++
-			exit, code, err := runProgram(in.Value, j.Home, msg, programEnv, &rep)
+			exit, code, err := runProgram(in.Value, j.Home, msg, programEnv, &rep, c.programs)
 			if err != nil {
 				return fail(err)
 			}

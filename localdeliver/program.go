@@ -1,12 +1,14 @@
 package localdeliver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -66,11 +68,27 @@ func classifyExit(code int) programExit {
 	return programTemporary
 }
 
+// programLimits bound a program's run. qmail has none; a user's
+// program that never ends would hold a place of concurrencylocal for ever.
+type programLimits struct {
+	// timeout ends the program's whole process group; zero means
+	// DefaultProgramTimeout.
+	timeout time.Duration
+	// waitDelay is how long the output is still read after the program
+	// exited, when something it started holds the pipe; zero means 5 s.
+	waitDelay time.Duration
+}
+
+// DefaultProgramTimeout is Postfix's command_time_limit.
+const DefaultProgramTimeout = 1000 * time.Second
+
 // runProgram runs "/bin/sh -c command" in the home directory with the
 // message on a seekable, read-only stdin (as qmail hands programs the
 // message file) and its output going into out. It returns how the exit
-// status counts; an error is a failure to run it at all.
-func runProgram(command, home string, msg *message, env []string, out *report) (programExit, int, error) {
+// status counts; an error is a failure to run it at all. The program runs
+// in a process group of its own, which is killed when it runs longer than
+// lim.timeout: a temporary failure.
+func runProgram(command, home string, msg *message, env []string, out *report, lim programLimits) (programExit, int, error) {
 	stdin, done, err := msg.stdin()
 	if err != nil {
 		return programTemporary, 0, outcome.TemporaryErr(err, "Unable to make a file for the message: %v. (#4.3.0)", err)
@@ -78,15 +96,31 @@ func runProgram(command, home string, msg *message, env []string, out *report) (
 	if done {
 		defer stdin.Close()
 	}
-	cmd := exec.Command("/bin/sh", "-c", command)
+	timeout := lim.timeout
+	if timeout <= 0 {
+		timeout = DefaultProgramTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
 	cmd.Dir = home
 	cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin"}, env...)
 	cmd.Stdin = stdin
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = lim.waitDelay
+	if cmd.WaitDelay <= 0 {
+		cmd.WaitDelay = 5 * time.Second
+	}
 	err = cmd.Run()
 	var exit *exec.ExitError
 	switch {
-	case err == nil:
+	case ctx.Err() != nil:
+		return programTemporary, -1, outcome.Temporary("Timeout: the program ran for more than %v and was killed. (#4.3.0)", timeout)
+	case err == nil || errors.Is(err, exec.ErrWaitDelay):
+		// ErrWaitDelay: it exited with 0, and something it left
+		// running still holds its output.
 		return programOK, 0, nil
 	case errors.As(err, &exit):
 		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 
@@ -14,7 +15,12 @@ import (
 // and gid and its socket on descriptor 0. The socket is moved off 0, which
 // becomes /dev/null, so that a program the child runs can never be handed
 // it, whatever the code that starts programs does.
-func runChild() error {
+func runChild(args []string) error {
+	fs := flag.NewFlagSet("qmaild deliver-child", flag.ContinueOnError)
+	programTimeout := fs.Duration("program-timeout", localdeliver.DefaultProgramTimeout, "time limit of a .qmail program")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	conn, err := frame.FileConn(os.NewFile(0, "helper-socket"))
 	if err != nil {
 		return fmt.Errorf("delivery child: %w", err)
@@ -32,5 +38,5 @@ func runChild() error {
 			return fmt.Errorf("delivery child: /dev/null on descriptor 0: %w", err)
 		}
 	}
-	return localdeliver.RunChild(conn)
+	return localdeliver.RunChild(conn, localdeliver.ChildOptions{ProgramTimeout: *programTimeout})
 }

@@ -213,7 +213,8 @@ func startHelper(s *setup) (*localdeliver.Client, *exec.Cmd, error) {
 		return nil, nil, fmt.Errorf("cannot find my own binary: %w", err)
 	}
 	cmd := exec.Command(exe, "helper", "--root", s.paths.Root,
-		"--defaultdelivery", s.cfg.Delivery.DefaultDelivery, "--alias", s.cfg.Users.Alias, "--log", s.cfg.Log.Format)
+		"--defaultdelivery", s.cfg.Delivery.DefaultDelivery, "--alias", s.cfg.Users.Alias, "--log", s.cfg.Log.Format,
+		"--program-timeout", s.cfg.Delivery.ProgramTimeout.String())
 	cmd.ExtraFiles = []*os.File{theirs}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	// Its own process group: a Ctrl-C for the daemon is not one for the

@@ -29,6 +29,7 @@ func runHelper(args []string) error {
 	dd := fs.String("defaultdelivery", "./Mailbox", "default delivery")
 	logFormat := fs.String("log", "plain", "log format")
 	alias := fs.String("alias", "alias", "the alias account")
+	programTimeout := fs.Duration("program-timeout", localdeliver.DefaultProgramTimeout, "time limit of a .qmail program")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,7 +54,7 @@ func runHelper(args []string) error {
 	h := &localdeliver.Helper{
 		Resolver:        &localdeliver.Resolver{Assign: assign, AliasUser: *alias},
 		DefaultDelivery: *dd,
-		ChildCommand:    []string{exe, "deliver-child"},
+		ChildCommand:    []string{exe, "deliver-child", "--program-timeout", programTimeout.String()},
 		SetCredentials:  os.Geteuid() == 0,
 		Warn:            func(format string, args ...any) { log.Warning(format, args...) },
 	}

@@ -23,7 +23,7 @@ func main() {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "deliver-child":
-			exit(sanitized(runChild))
+			exit(sanitized(func() error { return runChild(os.Args[2:]) }))
 		case "helper":
 			// The helper's socket to the daemon is descriptor 3.
 			exit(sanitized(func() error { return runHelper(os.Args[2:]) }, helperFD))

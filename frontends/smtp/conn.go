@@ -56,7 +56,7 @@ type conn struct {
 	end     time.Time     // the session's deadline
 
 	mu        sync.Mutex
-	waitStart time.Time // when the wait for the current command began; zero outside
+	waitStart time.Time // when the current wait for the client began; zero when not waiting
 	deadline  time.Time // the read deadline in force
 	perRead   bool      // each read sets its own deadline (DATA)
 }
@@ -76,10 +76,17 @@ func (r connReader) Read(p []byte) (int, error) {
 	c := r.c
 	c.mu.Lock()
 	if c.perRead {
-		c.setDeadlineLocked(time.Now().Add(c.timeout))
+		c.waitStart = time.Now()
+		c.setDeadlineLocked(c.waitStart.Add(c.idle()))
 	}
 	c.mu.Unlock()
-	return c.nc.Read(p)
+	n, err := c.nc.Read(p)
+	if c.perRead {
+		c.mu.Lock()
+		c.waitStart = time.Time{}
+		c.mu.Unlock()
+	}
+	return n, err
 }
 
 // setDeadlineLocked sets the read deadline to d, or to the session's end
@@ -100,7 +107,8 @@ func (c *conn) idle() time.Duration {
 	return c.timeout
 }
 
-// stress shortens the wait for a command that began before stress did.
+// stress shortens a wait for the client (a command, or bytes of DATA)
+// that began before stress did.
 func (c *conn) stress() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -176,10 +184,10 @@ func (c *conn) flush() error {
 	if c.w.Buffered() == 0 {
 		return nil
 	}
-	// A write may take the timeout, up to the session's end; the last
-	// words after the end get a moment of their own.
+	// A write may take the idle timeout, up to the session's end; the
+	// last words after the end get a moment of their own.
 	now := time.Now()
-	d := now.Add(c.timeout)
+	d := now.Add(c.idle())
 	if c.end.Before(d) {
 		d = c.end
 		if grace := now.Add(2 * time.Second); d.Before(grace) {

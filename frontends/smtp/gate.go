@@ -25,10 +25,21 @@ func newGate(maxTotal, maxPerIP int) *gate {
 	return &gate{maxTotal: max(maxTotal, 1), maxPerIP: max(maxPerIP, 1), perIP: map[netip.Addr]int{}, watchers: map[int]func(){}}
 }
 
+// clientKey is what the per-address limit counts: an IPv4 address, or
+// the /64 of an IPv6 one, since one IPv6 client commonly holds a whole /64.
+func clientKey(ip netip.Addr) netip.Addr {
+	if ip.Is4() || !ip.IsValid() {
+		return ip
+	}
+	p, _ := ip.Prefix(64)
+	return p.Addr()
+}
+
 // enter takes a place for a client at ip, which is not counted against the
 // per-address limit when exempt. It returns the function that gives the
 // place back, or the reply to refuse the client with.
 func (g *gate) enter(ip netip.Addr, exempt bool) (release func(), refusal string) {
+	ip = clientKey(ip)
 	g.mu.Lock()
 	if g.total >= g.maxTotal {
 		g.mu.Unlock()

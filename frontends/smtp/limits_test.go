@@ -3,6 +3,7 @@ package smtp
 import (
 	"bufio"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -267,3 +268,55 @@ func TestStdioClientThatLeavesInDataQueuesNothing(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// One IPv6 client holds a /64: its addresses share one count.
+func TestIPv6ClientsAreCountedByTheirSlash64(t *testing.T) {
+	g := newGate(100, 2)
+	a, b, c := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::ffff:2"), netip.MustParseAddr("2001:db8:0:1::1")
+	if _, r := g.enter(a, false); r != "" {
+		t.Fatal(r)
+	}
+	if _, r := g.enter(b, false); r != "" {
+		t.Fatal(r)
+	}
+	if _, r := g.enter(b, false); !strings.Contains(r, "from your address") {
+		t.Fatalf("a third session from the same /64: %q", r)
+	}
+	if _, r := g.enter(c, false); r != "" {
+		t.Fatalf("another /64: %q", r)
+	}
+}
+
+// Under stress a client inside DATA gets the short timeout too, for each
+// read: trickling bytes into a message does not keep a place.
+func TestDataReadsGetTheStressTimeout(t *testing.T) {
+	f := newFixtureWith(t, basicControls, func(c *config.SMTP) {
+		c.MaxConnections = 5
+		c.StressTimeout = 300 * time.Millisecond
+	})
+	c, _ := dial(t, f.addr)
+	c.do("HELO x\r\n")
+	c.do("MAIL FROM:<s@x>\r\n")
+	c.do("RCPT TO:<u@example.org>\r\n")
+	if got := c.do("DATA\r\n"); !strings.HasPrefix(got, "354") {
+		t.Fatalf("DATA: %q", got)
+	}
+	for range 3 {
+		dial(t, f.addr) // four sessions: stress
+	}
+	got := make(chan string, 1)
+	go func() { got <- c.reply() }()
+	start := time.Now()
+	for {
+		select {
+		case r := <-got:
+			if r != "451 timeout (#4.4.2)" || time.Since(start) > 3*time.Second {
+				t.Fatalf("a slow DATA client under stress got %q after %v", r, time.Since(start))
+			}
+			return
+		case <-time.After(time.Second):
+			// A byte a second: within timeoutsmtpd, not within stress.
+			c.c.Write([]byte("x"))
+		}
+	}
+}

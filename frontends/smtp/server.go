@@ -87,12 +87,11 @@ func (s *Server) Serve(l net.Listener) error {
 			if s.closed() || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return err
+			// Out of descriptors, say: wait and go on, rather than
+			// stop taking mail while the daemon runs.
+			s.Log.Warning("smtp: accepting on %v: %v; trying again", l.Addr(), err)
+			time.Sleep(100 * time.Millisecond)
+			continue
 		}
 		ip := netip.Addr{}
 		if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {

@@ -20,10 +20,11 @@ type session struct {
 	p    *connParams
 	helo string
 
-	seenMail bool
-	sender   string
-	badFrom  bool
-	rcpts    []store.Recipient
+	seenMail  bool
+	sender    string
+	badFrom   bool
+	rcpts     []store.Recipient
+	rcptBytes int
 	// seen holds the recipients of this message in the form that says
 	// whether two of them are the same mailbox.
 	seen map[string]bool
@@ -152,7 +153,7 @@ func (ss *session) hello(arg string) {
 
 func (ss *session) reset() {
 	ss.seenMail, ss.sender, ss.badFrom = false, "", false
-	ss.rcpts, ss.seen = nil, nil
+	ss.rcpts, ss.seen, ss.rcptBytes = nil, nil, 0
 }
 
 func (ss *session) mail(arg string) {
@@ -202,10 +203,11 @@ func (ss *session) rcpt(arg string) {
 		ss.c.reply("250 ok")
 		return
 	}
-	if len(ss.rcpts) >= ss.srv.Config.MaxRecipients {
+	if len(ss.rcpts) >= ss.srv.Config.MaxRecipients || ss.rcptBytes+len(r.Deliver) > maxRecipientBytes {
 		ss.c.reply("452 sorry, too many recipients (#4.5.3)")
 		return
 	}
+	ss.rcptBytes += len(r.Deliver)
 	if ss.seen == nil {
 		ss.seen = map[string]bool{}
 	}
@@ -213,6 +215,11 @@ func (ss *session) rcpt(arg string) {
 	ss.rcpts = append(ss.rcpts, r)
 	ss.c.reply("250 ok")
 }
+
+// maxRecipientBytes bounds the addresses of one message in a session, so
+// that max_recipients long addresses cannot make a session hold more than
+// this (the dedup set holds as much again).
+const maxRecipientBytes = 128 << 10
 
 // mailboxKey says which recipients are the same mailbox: the domain is
 // compared without case, and so is the local part of a local address,

@@ -17,6 +17,7 @@
 //
 //	[delivery]
 //	defaultdelivery = "./Mailbox"   # or "./Maildir/": what an absent or empty .qmail means
+//	program_timeout = "16m40s"      # a .qmail program running longer is killed (Postfix's 1000 s)
 //
 //	[users]
 //	daemon = "qmaild"               # user the daemon runs as after binding, when started as root
@@ -112,6 +113,10 @@ type SMTP struct {
 // Delivery configures local delivery.
 type Delivery struct {
 	DefaultDelivery string `toml:"defaultdelivery"`
+	// ProgramTimeout ends a .qmail program (and everything in its
+	// process group) that runs longer, as Postfix's command_time_limit;
+	// the delivery is deferred. qmail has no limit.
+	ProgramTimeout time.Duration `toml:"program_timeout"`
 }
 
 // Users names the accounts the daemon uses.
@@ -149,7 +154,7 @@ func Defaults(asRoot bool) Config {
 			MaxSessionTime:      30 * time.Minute,
 			StressTimeout:       10 * time.Second,
 		},
-		Delivery: Delivery{DefaultDelivery: "./Mailbox"},
+		Delivery: Delivery{DefaultDelivery: "./Mailbox", ProgramTimeout: 1000 * time.Second},
 		Users:    Users{Daemon: "qmaild", Alias: "alias"},
 		Remote:   Remote{Port: 25, StartTLS: "may", PlainFallback: true},
 		Log:      Log{Format: "plain"},
@@ -229,6 +234,9 @@ func (c *Config) check() error {
 	dd := c.Delivery.DefaultDelivery
 	if dd == "" || !(strings.HasPrefix(dd, ".") || strings.HasPrefix(dd, "/")) || strings.ContainsAny(dd, "\n\x00") {
 		return fmt.Errorf("delivery.defaultdelivery: %q is not a mailbox (./Mailbox) or maildir (./Maildir/) path", dd)
+	}
+	if c.Delivery.ProgramTimeout <= 0 {
+		return fmt.Errorf("delivery.program_timeout: %v is not a positive duration", c.Delivery.ProgramTimeout)
 	}
 	if c.Users.Daemon == "" {
 		return errors.New("users.daemon: empty user name")
@@ -313,6 +321,9 @@ stress_timeout = %q
 # What an absent or empty .qmail file means: "./Mailbox" (mbox) or
 # "./Maildir/" (maildir), relative to the user's home.
 defaultdelivery = %q
+# A .qmail program running longer is killed with its process group, and
+# the delivery deferred (Postfix's command_time_limit).
+program_timeout = %q
 
 [users]
 # The account the daemon runs as once it has bound its ports, when it is
@@ -345,6 +356,6 @@ servers = %s
 # "plain" (qmail-send's lines) or "json".
 format = %q
 `, q(c.SMTP.Listen), q(c.SMTP.RelayFrom), c.SMTP.MaxMessageBytes, c.SMTP.MaxConnections,
-		c.SMTP.MaxConnectionsPerIP, c.SMTP.MaxRecipients, c.SMTP.MaxSessionTime.String(), c.SMTP.StressTimeout.String(), c.Delivery.DefaultDelivery, c.Users.Daemon, c.Users.Alias, c.Users.Postmaster,
+		c.SMTP.MaxConnectionsPerIP, c.SMTP.MaxRecipients, c.SMTP.MaxSessionTime.String(), c.SMTP.StressTimeout.String(), c.Delivery.DefaultDelivery, c.Delivery.ProgramTimeout.String(), c.Users.Daemon, c.Users.Alias, c.Users.Postmaster,
 		c.Remote.Port, c.Remote.StartTLS, c.Remote.PlainFallback, c.Remote.GroupRecipients, q(c.DNS.Servers), c.Log.Format)
 }

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -294,16 +295,34 @@ func EnsureAlias(home string, o *Owner, postmaster string) error {
 		text = "&" + postmaster + "\n"
 	}
 	for _, name := range aliasFiles {
-		path := filepath.Join(home, name)
-		if _, err := os.Lstat(path); err == nil {
-			continue
-		}
-		if err := writeNew(path, text, 0o644); err != nil {
+		if err := writeNewOwned(filepath.Join(home, name), text, 0o644, o); err != nil {
 			return err
 		}
-		if err := os.Lchown(path, o.UID, o.GID); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
+	}
+	return nil
+}
+
+// writeNewOwned is writeNew, as root in a directory that o can write: the
+// file is given to o through the descriptor that made it, so that o
+// cannot put another file (a hard link to one of root's) under the name
+// between the two steps.
+func writeNewOwned(path, text string, mode fs.FileMode, o *Owner) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, mode)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot create %s: %w", path, unwrapPath(err))
+	}
+	_, err = f.WriteString(text)
+	if err == nil {
+		err = f.Chown(o.UID, o.GID)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }
