@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gqmail/gqmail/internal/config"
 	"github.com/gqmail/gqmail/internal/qlog"
 )
 
@@ -107,7 +108,8 @@ func randomSession(r *rand.Rand) ([]byte, bool) {
 // Random pipelined sessions never make the server panic, and it serves
 // normally after them.
 func TestRandomPipelinedSessions(t *testing.T) {
-	f := newFixture(t, basicControls)
+	// Many sessions from one address at once, on purpose.
+	f := newFixtureWith(t, basicControls, func(c *config.SMTP) { c.MaxConnections, c.MaxConnectionsPerIP = 1000, 1000 })
 	log := &logBuffer{}
 	f.srv.Log = qlog.New(log, "plain")
 	r := rand.New(rand.NewPCG(7, 11))
@@ -135,7 +137,7 @@ func FuzzSession(f *testing.F) {
 	}
 	f.Add([]byte("HELO x\r\nQUIT\r\nMAIL FROM:<a@example.org>\r\n"), false)
 	f.Add([]byte("HELO x\r\nMAIL FROM:<s@x>\r\nRCPT TO:<u@example.org>\r\nDATA\r\n.\rX\r\n.\r\n"), true)
-	fx := newFixture(f, basicControls)
+	fx := newFixtureWith(f, basicControls, func(c *config.SMTP) { c.MaxConnections, c.MaxConnectionsPerIP = 1000, 1000 })
 	log := &logBuffer{}
 	fx.srv.Log = qlog.New(log, "plain")
 	f.Fuzz(func(t *testing.T, raw []byte, half bool) {
