@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gqmail/gqmail/internal/control"
-	"github.com/gqmail/gqmail/internal/route"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -19,7 +18,6 @@ const doubleBounceSender = "#@[]"
 // of a message that failed.
 type Bouncer struct {
 	Controls *control.Dir
-	Router   *route.Router
 	Now      func() time.Time
 }
 
@@ -84,7 +82,7 @@ func (b *Bouncer) Bounce(env *store.Envelope, rcpts []store.RecipientState, head
 	m.Write(head)
 	return &store.NewMessage{
 		Sender:     envSender,
-		Recipients: []store.Recipient{b.Router.Classify(to)},
+		Recipients: []string{to},
 		Origin:     store.Origin{Kind: "bounce", UID: -1},
 		Body:       []byte(m.String()),
 	}, false

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gqmail/gqmail/internal/control"
-	"github.com/gqmail/gqmail/internal/route"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -19,7 +18,7 @@ func bouncer(t *testing.T) *Bouncer {
 	os.WriteFile(filepath.Join(dir, "me"), []byte("mx.example.org\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "locals"), []byte("mx.example.org\n"), 0o644)
 	ctl := control.Open(dir, nil)
-	return &Bouncer{Controls: ctl, Router: &route.Router{Controls: ctl}, Now: func() time.Time { return time.Unix(0, 0) }}
+	return &Bouncer{Controls: ctl, Now: func() time.Time { return time.Unix(0, 0) }}
 }
 
 func failed(addr string) []store.RecipientState {

@@ -43,7 +43,6 @@ import (
 type Engine struct {
 	DB       *store.DB
 	Controls *control.Dir
-	Router   *route.Router
 	Local    Deliverer
 	Remote   Deliverer
 	Log      *qlog.Logger
@@ -89,7 +88,7 @@ const maxWait = 5 * time.Second
 const recordRetryPause = 10 * time.Second
 
 type finished struct {
-	ch   store.Channel
+	ch   route.Channel
 	refs []store.Ref
 }
 
@@ -103,8 +102,8 @@ func (e *Engine) now() time.Time {
 	return time.Now()
 }
 
-func (e *Engine) limit(ch store.Channel) int {
-	if ch == store.Local {
+func (e *Engine) limit(ch route.Channel) int {
+	if ch == route.Local {
 		return e.Controls.ConcurrencyLocal()
 	}
 	return e.Controls.ConcurrencyRemote()
@@ -114,7 +113,7 @@ func (e *Engine) limit(ch store.Channel) int {
 // under way (see ShutdownGrace). It returns early only if the queue
 // database fails.
 func (e *Engine) Run(ctx context.Context) error {
-	e.bouncer = Bouncer{Controls: e.Controls, Router: e.Router, Now: e.now}
+	e.bouncer = Bouncer{Controls: e.Controls, Now: e.now}
 	// A failure here (a full disk) only delays the retries: deliveries
 	// go on and may free the space.
 	if n, err := e.DB.MakeAllDue(ctx, e.now()); err != nil {
@@ -128,9 +127,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	done := make(chan finished, 64)
 	inflight := map[store.Ref]bool{}
-	running := map[store.Channel]int{}
+	running := map[route.Channel]int{}
 	skip := func(r store.Ref) bool { return inflight[r] }
-	channels := []store.Channel{store.Local, store.Remote}
+	channels := []route.Channel{route.Local, route.Remote}
 	reap := func(f finished) {
 		for _, r := range f.refs {
 			delete(inflight, r)
@@ -138,14 +137,14 @@ func (e *Engine) Run(ctx context.Context) error {
 		running[f.ch]--
 	}
 	// The limits are read once per pass: each read stats a control file.
-	limits := map[store.Channel]int{}
+	limits := map[route.Channel]int{}
 	readLimits := func() {
 		for _, ch := range channels {
 			limits[ch] = e.limit(ch)
 		}
 	}
 	status := func(exiting bool) {
-		e.Log.Status(running[store.Local], limits[store.Local], running[store.Remote], limits[store.Remote], exiting)
+		e.Log.Status(running[route.Local], limits[route.Local], running[route.Remote], limits[route.Remote], exiting)
 	}
 
 	var runErr error
@@ -159,7 +158,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 			d := e.deliverer(ch)
 			_, canGroup := d.(GroupDeliverer)
-			canGroup = canGroup && ch == store.Remote && e.GroupRemote
+			canGroup = canGroup && ch == route.Remote && e.GroupRemote
 			fetch := free
 			if canGroup {
 				fetch = free + maxGroup
@@ -248,12 +247,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
-	for running[store.Local]+running[store.Remote] > 0 {
+	for running[route.Local]+running[route.Remote] > 0 {
 		select {
 		case f := <-done:
 			reap(f)
 		case <-deadline.C:
-			e.Log.Warning("abandoning %d deliveries under way; they stay in the queue", running[store.Local]+running[store.Remote])
+			e.Log.Warning("abandoning %d deliveries under way; they stay in the queue", running[route.Local]+running[route.Remote])
 			abandon()
 			deadline.Reset(time.Hour)
 		}
@@ -266,8 +265,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	return runErr
 }
 
-func (e *Engine) deliverer(ch store.Channel) Deliverer {
-	if ch == store.Local {
+func (e *Engine) deliverer(ch route.Channel) Deliverer {
+	if ch == route.Local {
 		return e.Local
 	}
 	return e.Remote
@@ -380,9 +379,7 @@ func (e *Engine) record(ctx context.Context, n uint64, job store.Job, res Result
 // does. A body file is copied into a spool of its own, never into memory.
 func (e *Engine) forward(job store.Job, res Result, body *store.Body) (*store.NewMessage, error) {
 	fwd := &store.NewMessage{Sender: res.NewSender, Origin: store.Origin{Kind: "forward", UID: -1}}
-	for _, a := range res.Forward {
-		fwd.Recipients = append(fwd.Recipients, e.Router.Classify(a))
-	}
+	fwd.Recipients = res.Forward
 	dt := "Delivered-To: " + strings.ReplaceAll(job.Recipient.Deliver, "\n", "_") + "\n"
 	if b, ok := body.Inline(); ok {
 		fwd.Body = append([]byte(dt), b...)

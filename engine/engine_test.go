@@ -118,15 +118,15 @@ func newRig(t *testing.T, controls map[string]string) *rig {
 		os.WriteFile(filepath.Join(dir, "control", name), []byte(text), 0o644)
 	}
 	clk := &clock{t: time.Now()}
-	db, err := store.Open(filepath.Join(dir, "queue.db"), store.Options{Now: clk.now})
+	c := control.Open(filepath.Join(dir, "control"), func(err error) { t.Log(err) })
+	db, err := store.Open(filepath.Join(dir, "queue.db"), store.Options{Now: clk.now, Route: (&route.Router{Controls: c}).Route})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := control.Open(filepath.Join(dir, "control"), func(err error) { t.Log(err) })
 	r := &rig{db: db, local: &script{answers: map[string][]Result{}}, remote: &script{answers: map[string][]Result{}},
 		clock: clk, log: &bytes.Buffer{}, logMu: &sync.Mutex{}, done: make(chan error, 1)}
 	r.eng = &Engine{
-		DB: db, Controls: c, Router: &route.Router{Controls: c},
+		DB: db, Controls: c,
 		Local: r.local, Remote: r.remote,
 		Log:           qlog.New(lockedWriter{r.logMu, r.log}, "plain"),
 		Now:           r.clock.now,
@@ -156,7 +156,7 @@ func (r *rig) queue(t *testing.T, sender, body string, rcpts ...string) store.Ms
 	t.Helper()
 	m := &store.NewMessage{Sender: sender, Body: []byte(body), Origin: store.Origin{Kind: "smtp", UID: -1}}
 	for _, a := range rcpts {
-		m.Recipients = append(m.Recipients, r.eng.Router.Classify(a))
+		m.Recipients = append(m.Recipients, a)
 	}
 	id, err := r.db.Accept(context.Background(), m)
 	if err != nil {

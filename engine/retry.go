@@ -4,12 +4,12 @@ import (
 	"math"
 	"time"
 
-	"github.com/gqmail/gqmail/store"
+	"github.com/gqmail/gqmail/internal/route"
 )
 
 // chanskip is qmail-send's per-channel step of the retry schedule.
-func chanskip(ch store.Channel) int64 {
-	if ch == store.Remote {
+func chanskip(ch route.Channel) int64 {
+	if ch == route.Remote {
 		return 20
 	}
 	return 10
@@ -23,7 +23,7 @@ func chanskip(ch store.Channel) int64 {
 // with chanskip 10 for local and 20 for remote deliveries, so attempts made
 // on time fall at birth + (10k)² or (20k)² seconds, and late ones shift the
 // schedule.
-func NextRetry(ch store.Channel, birth, now time.Time) time.Time {
+func NextRetry(ch route.Channel, birth, now time.Time) time.Time {
 	age := int64(now.Sub(birth) / time.Second)
 	if age < 0 {
 		age = 0

@@ -1,29 +1,28 @@
 package engine
 
 import (
+	"github.com/gqmail/gqmail/internal/route"
 	"testing"
 	"time"
-
-	"github.com/gqmail/gqmail/store"
 )
 
 func TestRetryScheduleMatchesQmailSend(t *testing.T) {
 	birth := time.Unix(1_000_000, 0)
 	cases := []struct {
 		name string
-		ch   store.Channel
+		ch   route.Channel
 		age  int64
 		next int64
 	}{
-		{"first local retry after 100 s", store.Local, 0, 100},
-		{"second local retry at 400 s", store.Local, 100, 400},
-		{"local retry after 1h is 4900 s", store.Local, 3600, 4900},
-		{"first remote retry after 400 s", store.Remote, 0, 400},
-		{"then 1600 s", store.Remote, 400, 1600},
-		{"then 3600 s", store.Remote, 1600, 3600},
-		{"a late attempt shifts the schedule", store.Remote, 500, 1764},
-		{"last local slot inside a week", store.Local, 577600, 592900},
-		{"after a week the next slot is 7d1h", store.Remote, 577600, 608400},
+		{"first local retry after 100 s", route.Local, 0, 100},
+		{"second local retry at 400 s", route.Local, 100, 400},
+		{"local retry after 1h is 4900 s", route.Local, 3600, 4900},
+		{"first remote retry after 400 s", route.Remote, 0, 400},
+		{"then 1600 s", route.Remote, 400, 1600},
+		{"then 3600 s", route.Remote, 1600, 3600},
+		{"a late attempt shifts the schedule", route.Remote, 500, 1764},
+		{"last local slot inside a week", route.Local, 577600, 592900},
+		{"after a week the next slot is 7d1h", route.Remote, 577600, 608400},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -40,9 +39,9 @@ func TestAttemptCountsInsideAWeek(t *testing.T) {
 	// when every attempt is on time (attempt 0 included).
 	birth := time.Unix(0, 0)
 	for _, c := range []struct {
-		ch   store.Channel
+		ch   route.Channel
 		want int
-	}{{store.Local, 78}, {store.Remote, 39}} {
+	}{{route.Local, 78}, {route.Remote, 39}} {
 		n, at := 0, birth
 		for at.Sub(birth) < 604800*time.Second {
 			n++

@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/gqmail/gqmail/internal/address"
+	"github.com/gqmail/gqmail/internal/route"
 )
 
 // chunkSize is the largest body piece stored under one key. Bodies are cut
@@ -20,19 +24,16 @@ const chunkSize = 256 << 10
 // the sender that the message was accepted. It takes over msg.Spool, if
 // any: accepted with the message, or discarded when Accept fails.
 func (db *DB) Accept(ctx context.Context, msg *NewMessage) (MsgID, error) {
-	if err := checkNew(msg); err != nil {
-		discard(msg)
-		return 0, err
-	}
-	if err := prepare([]*NewMessage{msg}); err != nil {
+	p, err := db.prepare([]*NewMessage{msg})
+	if err != nil {
 		discard(msg)
 		return 0, fmt.Errorf("queue database %s: accept: %w", db.path, err)
 	}
 	now := db.now()
 	var id MsgID
-	err := db.update(ctx, func(tx *bolt.Tx) error {
+	err = db.update(ctx, func(tx *bolt.Tx) error {
 		var err error
-		id, err = acceptTx(tx, msg, now)
+		id, err = acceptTx(tx, p[0], now)
 		return err
 	})
 	if err != nil {
@@ -44,29 +45,66 @@ func (db *DB) Accept(ctx context.Context, msg *NewMessage) (MsgID, error) {
 	return id, nil
 }
 
-func checkNew(msg *NewMessage) error {
-	if len(msg.Recipients) == 0 {
-		return errors.New("message has no recipients")
-	}
-	for _, r := range msg.Recipients {
-		if r.Channel != Local && r.Channel != Remote {
-			return fmt.Errorf("recipient %q has no channel", r.Address)
-		}
-	}
-	return nil
+// prepared is a new message made ready for the transaction that queues
+// it: its recipients routed, and its spool's file, if any, durable.
+type prepared struct {
+	msg   *NewMessage
+	rcpts []Recipient
 }
 
-// prepare makes the body files of msgs durable before the transaction
-// that names them.
-func prepare(msgs []*NewMessage) error {
+// prepare routes the recipients of msgs and makes their body files
+// durable before the transaction that names them. It is the one place
+// where recipients are routed.
+func (db *DB) prepare(msgs []*NewMessage) ([]prepared, error) {
+	out := make([]prepared, 0, len(msgs))
 	for _, m := range msgs {
+		rcpts, err := db.route(m)
+		if err != nil {
+			return nil, err
+		}
 		if m.Spool != nil {
 			if err := m.Spool.prepare(); err != nil {
-				return err
+				return nil, err
 			}
 		}
+		out = append(out, prepared{msg: m, rcpts: rcpts})
 	}
-	return nil
+	return out, nil
+}
+
+// route routes m's recipients with Options.Route and drops every
+// recipient after the first that names the same mailbox.
+func (db *DB) route(m *NewMessage) ([]Recipient, error) {
+	if len(m.Recipients) == 0 {
+		return nil, errors.New("message has no recipients")
+	}
+	if db.router == nil {
+		return nil, errors.New("the queue was opened without a router (Options.Route)")
+	}
+	seen := make(map[string]bool, len(m.Recipients))
+	out := make([]Recipient, 0, len(m.Recipients))
+	for _, a := range m.Recipients {
+		r := Recipient{Address: a, Route: db.router(a)}
+		if r.Channel != route.Local && r.Channel != route.Remote {
+			return nil, fmt.Errorf("recipient %q was routed to no channel", a)
+		}
+		if k := mailboxKey(r); !seen[k] {
+			seen[k] = true
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// mailboxKey says which recipients are the same mailbox: the domain is
+// compared without case, and so is the local part of a local address,
+// since qmail delivers user and USER alike.
+func mailboxKey(r Recipient) string {
+	if r.Channel == route.Local {
+		return address.Lower(r.Deliver)
+	}
+	at := strings.LastIndexByte(r.Deliver, '@')
+	return r.Deliver[:at+1] + address.Lower(r.Deliver[at+1:])
 }
 
 func discard(msgs ...*NewMessage) {
@@ -85,10 +123,11 @@ func accepted(msgs ...*NewMessage) {
 	}
 }
 
-// acceptTx writes msg into tx. It is called again, in a new transaction,
+// acceptTx writes p into tx. It is called again, in a new transaction,
 // when the group it was in is retried, so it derives everything from its
 // arguments and the transaction.
-func acceptTx(tx *bolt.Tx, msg *NewMessage, now time.Time) (MsgID, error) {
+func acceptTx(tx *bolt.Tx, p prepared, now time.Time) (MsgID, error) {
+	msg := p.msg
 	msgs := tx.Bucket(bucketMsgs)
 	seq, err := msgs.NextSequence()
 	if err != nil {
@@ -100,8 +139,8 @@ func acceptTx(tx *bolt.Tx, msg *NewMessage, now time.Time) (MsgID, error) {
 		Origin:     msg.Origin,
 		Received:   now,
 		Size:       msg.size(),
-		Recipients: len(msg.Recipients),
-		Open:       len(msg.Recipients),
+		Recipients: len(p.rcpts),
+		Open:       len(p.rcpts),
 	}
 	body := msg.Body
 	if msg.Spool != nil {
@@ -114,12 +153,9 @@ func acceptTx(tx *bolt.Tx, msg *NewMessage, now time.Time) (MsgID, error) {
 		return 0, err
 	}
 	rcpts, due := tx.Bucket(bucketRcpts), tx.Bucket(bucketDue)
-	for i, r := range msg.Recipients {
+	for i, r := range p.rcpts {
 		ref := Ref{id, uint32(i)}
 		st := &RecipientState{Ref: ref, Recipient: r, State: Pending, Next: now}
-		if st.Deliver == "" {
-			st.Deliver = st.Address
-		}
 		if err := rcpts.Put(rcptKey(ref), encodeRecipient(st)); err != nil {
 			return 0, err
 		}

@@ -28,7 +28,7 @@ func BenchmarkAcceptDeliver(b *testing.B) {
 	for _, layout := range []string{"bbolt", "files"} {
 		b.Run("bodies="+layout, func(b *testing.B) {
 			dir := b.TempDir()
-			db, err := Open(filepath.Join(dir, "queue.db"), Options{})
+			db, err := Open(filepath.Join(dir, "queue.db"), Options{Route: testRoute})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -53,7 +53,7 @@ func BenchmarkAcceptDeliver(b *testing.B) {
 }
 
 func acceptDeliverOnce(ctx context.Context, db *DB, layout, bodies string, body []byte, seq *atomic.Uint64) error {
-	m := &NewMessage{Sender: "a@b", Recipients: []Recipient{{Address: "u@localhost", Channel: Local}}}
+	m := &NewMessage{Sender: "a@b", Recipients: []string{"u@localhost"}}
 	var file string
 	if layout == "bbolt" {
 		m.Body = body

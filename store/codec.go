@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/gqmail/gqmail/internal/route"
 	"time"
 )
 
@@ -163,7 +164,7 @@ func decodeRecipient(ref Ref, b []byte) (*RecipientState, error) {
 	r := &RecipientState{Ref: ref}
 	r.Address = d.string()
 	r.Deliver = d.string()
-	r.Channel = Channel(d.byte())
+	r.Channel = route.Channel(d.byte())
 	r.State = State(d.byte())
 	r.Attempts = int(d.uvarint())
 	r.Next = d.time()
@@ -196,7 +197,7 @@ func parseRcptKey(k []byte) (Ref, bool) {
 
 // dueKey sorts by channel, then time. Times before 1970 are clamped to 0
 // so that the unsigned order is the time order.
-func dueKey(ch Channel, next time.Time, ref Ref) []byte {
+func dueKey(ch route.Channel, next time.Time, ref Ref) []byte {
 	n := unixNano(next)
 	if n < 0 {
 		n = 0
@@ -208,11 +209,11 @@ func dueKey(ch Channel, next time.Time, ref Ref) []byte {
 	return binary.BigEndian.AppendUint32(k, ref.Index)
 }
 
-func parseDueKey(k []byte) (ch Channel, next time.Time, ref Ref, ok bool) {
+func parseDueKey(k []byte) (ch route.Channel, next time.Time, ref Ref, ok bool) {
 	if len(k) != 21 {
 		return 0, time.Time{}, Ref{}, false
 	}
-	ch = Channel(k[0])
+	ch = route.Channel(k[0])
 	next = fromUnixNano(int64(binary.BigEndian.Uint64(k[1:9])))
 	ref = Ref{MsgID(binary.BigEndian.Uint64(k[9:17])), binary.BigEndian.Uint32(k[17:])}
 	return ch, next, ref, true

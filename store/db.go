@@ -13,6 +13,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/gqmail/gqmail/internal/route"
 )
 
 // SchemaVersion is the layout of the queue database this code reads and
@@ -42,6 +44,8 @@ type DB struct {
 	bodies string
 	// budget bounds the bytes all spools hold in memory.
 	budget budget
+	// router routes new recipients (Options.Route).
+	router func(addr string) route.Route
 
 	// accepted is signalled (without blocking) after every commit that
 	// queued a message, so the engine can look for new work at once.
@@ -65,6 +69,10 @@ type Options struct {
 	// InlineBudget bounds the bytes that spools hold in memory, all
 	// together; zero means DefaultInlineBudget.
 	InlineBudget int64
+	// Route routes a new recipient: the live control files' decision,
+	// made once when a message is queued (internal/route). A queue
+	// opened without it can be read but not written to.
+	Route func(addr string) route.Route
 }
 
 // Open opens the queue database at path, creating it if it does not exist.
@@ -105,6 +113,7 @@ func Open(path string, opts Options) (*DB, error) {
 		bodies:   bodies,
 		accepted: make(chan struct{}, 1),
 		now:      opts.Now,
+		router:   opts.Route,
 	}
 	db.budget.limit = opts.InlineBudget
 	if db.budget.limit == 0 {

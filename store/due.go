@@ -6,12 +6,14 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/gqmail/gqmail/internal/route"
 )
 
 // Due returns up to max pending recipients of channel ch whose next attempt
 // is at or before now, earliest first, leaving out those for which skip
 // returns true (the engine skips the ones it is delivering already).
-func (db *DB) Due(ch Channel, now time.Time, max int, skip func(Ref) bool) ([]Job, error) {
+func (db *DB) Due(ch route.Channel, now time.Time, max int, skip func(Ref) bool) ([]Job, error) {
 	var jobs []Job
 	err := db.view(func(tx *bolt.Tx) error {
 		jobs = jobs[:0]
@@ -62,7 +64,7 @@ func (db *DB) Due(ch Channel, now time.Time, max int, skip func(Ref) bool) ([]Jo
 
 // NextDue returns the earliest next attempt time among pending recipients of
 // channel ch that skip does not leave out, and false if there is none.
-func (db *DB) NextDue(ch Channel, skip func(Ref) bool) (time.Time, bool, error) {
+func (db *DB) NextDue(ch route.Channel, skip func(Ref) bool) (time.Time, bool, error) {
 	var (
 		t     time.Time
 		found bool
@@ -93,7 +95,7 @@ const duePage = 5000
 // crash. It works in pages so that no transaction grows with the queue.
 func (db *DB) MakeAllDue(ctx context.Context, now time.Time) (int, error) {
 	total := 0
-	for _, ch := range []Channel{Local, Remote} {
+	for _, ch := range []route.Channel{route.Local, route.Remote} {
 		for {
 			n := 0
 			err := db.update(ctx, func(tx *bolt.Tx) error {

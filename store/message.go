@@ -3,29 +3,13 @@ package store
 import (
 	"fmt"
 	"time"
+
+	"github.com/gqmail/gqmail/internal/route"
 )
 
 // MsgID identifies a queued message. IDs increase and are never reused by
 // one database file.
 type MsgID uint64
-
-// Channel is the way a recipient is delivered.
-type Channel uint8
-
-const (
-	Local  Channel = 1
-	Remote Channel = 2
-)
-
-func (c Channel) String() string {
-	switch c {
-	case Local:
-		return "local"
-	case Remote:
-		return "remote"
-	}
-	return fmt.Sprintf("channel(%d)", uint8(c))
-}
 
 // State is where a recipient is in its life.
 type State uint8
@@ -64,21 +48,22 @@ type Origin struct {
 	Kind string
 }
 
-// Recipient is one envelope recipient of a new message.
+// Recipient is one envelope recipient of a queued message: the address as
+// the sender gave it (bounces and logs show this one), and where the queue
+// routed it when it accepted the message (route.Route's Deliver and
+// Channel).
 type Recipient struct {
-	// Address is the recipient as the sender gave it; bounces and logs show
-	// this one.
 	Address string
-	// Deliver is the address the channel delivers to: for a virtual domain
-	// it carries the virtualdomains prefix ("joe-info@example.org").
-	Deliver string
-	Channel Channel
+	route.Route
 }
 
 // NewMessage is a message to be queued.
 type NewMessage struct {
-	Sender     string
-	Recipients []Recipient
+	Sender string
+	// Recipients are the addresses as the sender gave them. The queue
+	// routes each once (Options.Route) and queues a mailbox given more
+	// than once (see mailboxKey) only once.
+	Recipients []string
 	Origin     Origin
 	// Body is the whole message, header and body, with LF line ends. It
 	// is used when Spool is nil.

@@ -75,19 +75,15 @@ func (db *DB) record(ctx context.Context, r Result, finish Finisher) (Recorded, 
 	default:
 		return Recorded{}, fmt.Errorf("record %v: invalid state %v", r.Ref, r.State)
 	}
-	for _, m := range r.Enqueue {
-		if err := checkNew(m); err != nil {
-			return Recorded{}, fmt.Errorf("record %v: %w", r.Ref, err)
-		}
-	}
-	if err := prepare(r.Enqueue); err != nil {
+	enqueue, err := db.prepare(r.Enqueue)
+	if err != nil {
 		return Recorded{}, fmt.Errorf("queue database %s: record %v: %w", db.path, r.Ref, err)
 	}
 	now := db.now()
 	var out Recorded
-	err := db.update(ctx, func(tx *bolt.Tx) error {
+	err = db.update(ctx, func(tx *bolt.Tx) error {
 		out = Recorded{}
-		return db.recordTx(tx, r, finish, now, &out)
+		return db.recordTx(tx, r, enqueue, finish, now, &out)
 	})
 	if err != nil {
 		return Recorded{}, fmt.Errorf("queue database %s: record %v: %w", db.path, r.Ref, err)
@@ -95,7 +91,7 @@ func (db *DB) record(ctx context.Context, r Result, finish Finisher) (Recorded, 
 	return out, nil
 }
 
-func (db *DB) recordTx(tx *bolt.Tx, r Result, finish Finisher, now time.Time, out *Recorded) error {
+func (db *DB) recordTx(tx *bolt.Tx, r Result, enqueue []prepared, finish Finisher, now time.Time, out *Recorded) error {
 	rcpts, due, msgs := tx.Bucket(bucketRcpts), tx.Bucket(bucketDue), tx.Bucket(bucketMsgs)
 	v := rcpts.Get(rcptKey(r.Ref))
 	if v == nil {
@@ -125,8 +121,8 @@ func (db *DB) recordTx(tx *bolt.Tx, r Result, finish Finisher, now time.Time, ou
 	if err := rcpts.Put(rcptKey(r.Ref), encodeRecipient(st)); err != nil {
 		return err
 	}
-	for _, m := range r.Enqueue {
-		id, err := acceptTx(tx, m, now)
+	for _, p := range enqueue {
+		id, err := acceptTx(tx, p, now)
 		if err != nil {
 			return err
 		}
@@ -163,13 +159,14 @@ func (db *DB) recordTx(tx *bolt.Tx, r Result, finish Finisher, now time.Time, ou
 			return fmt.Errorf("finishing message %d: %w", r.Msg, err)
 		}
 		for _, m := range more {
-			if err := checkNew(m); err != nil {
-				return fmt.Errorf("finishing message %d: %w", r.Msg, err)
-			}
 			if m.Spool != nil {
 				return fmt.Errorf("finishing message %d: a finisher's message must carry its body in Body", r.Msg)
 			}
-			id, err := acceptTx(tx, m, now)
+			rcpts, err := db.route(m)
+			if err != nil {
+				return fmt.Errorf("finishing message %d: %w", r.Msg, err)
+			}
+			id, err := acceptTx(tx, prepared{msg: m, rcpts: rcpts}, now)
 			if err != nil {
 				return err
 			}

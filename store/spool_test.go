@@ -101,7 +101,7 @@ func TestSpoolKeepsSmallBodiesInlineAndLargeOnesInFiles(t *testing.T) {
 // With no room in the in-memory budget a small body goes to a file, so
 // the memory all spools hold together stays under the budget.
 func TestSpoolsShareTheInMemoryBudget(t *testing.T) {
-	db, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{InlineBudget: 10000})
+	db, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{InlineBudget: 10000, Route: testRoute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestOrphanBodiesAreRemoved(t *testing.T) {
 // A version 1 database opens and is marked version 2.
 func TestOpenUpgradesSchemaOne(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "queue.db")
-	db, err := Open(path, Options{})
+	db, err := Open(path, Options{Route: testRoute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestOpenUpgradesSchemaOne(t *testing.T) {
 	writeRaw(t, path, func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint32(nil, 1))
 	})
-	db, err = Open(path, Options{})
+	db, err = Open(path, Options{Route: testRoute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,11 +12,13 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/gqmail/gqmail/internal/route"
 )
 
 func openTest(t testing.TB) *DB {
 	t.Helper()
-	db, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{Owner: "store test"})
+	db, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{Owner: "store test", Route: testRoute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,13 +28,7 @@ func openTest(t testing.TB) *DB {
 
 func msg(sender string, body string, rcpts ...string) *NewMessage {
 	m := &NewMessage{Sender: sender, Body: []byte(body), Origin: Origin{Kind: "smtp", RemoteIP: "127.0.0.1", UID: -1}}
-	for _, r := range rcpts {
-		ch := Local
-		if strings.HasSuffix(r, ".example") {
-			ch = Remote
-		}
-		m.Recipients = append(m.Recipients, Recipient{Address: r, Channel: ch})
-	}
+	m.Recipients = rcpts
 	return m
 }
 
@@ -196,7 +192,7 @@ func TestMakeAllDueBringsDeferredRecipientsForward(t *testing.T) {
 	if err != nil || n != 6 {
 		t.Fatalf("MakeAllDue = %d, %v; want 6", n, err)
 	}
-	for _, ch := range []Channel{Local, Remote} {
+	for _, ch := range []route.Channel{Local, Remote} {
 		jobs, _ := db.Due(ch, now, 10, nil)
 		if len(jobs) != 3 {
 			t.Fatalf("%v due after MakeAllDue: %d, want 3", ch, len(jobs))
@@ -207,7 +203,7 @@ func TestMakeAllDueBringsDeferredRecipientsForward(t *testing.T) {
 func TestLargeBodyRoundTripsInChunks(t *testing.T) {
 	db := openTest(t)
 	body := bytes.Repeat([]byte("0123456789abcdef\n"), 3*chunkSize/17+5)
-	id, err := db.Accept(context.Background(), &NewMessage{Body: body, Recipients: []Recipient{{Address: "u@l", Channel: Local}}})
+	id, err := db.Accept(context.Background(), &NewMessage{Body: body, Recipients: []string{"u@l"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,13 +273,13 @@ func TestCallsAfterCloseFail(t *testing.T) {
 
 func TestMessagesSurviveReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "queue.db")
-	db, err := Open(path, Options{})
+	db, err := Open(path, Options{Route: testRoute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	id, _ := db.Accept(context.Background(), msg("a@b", "kept\n", "u@localhost"))
 	db.Close()
-	db, err = Open(path, Options{})
+	db, err = Open(path, Options{Route: testRoute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +296,7 @@ func TestMessagesSurviveReopen(t *testing.T) {
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "queue.db")
-	db, err := Open(path, Options{})
+	db, err := Open(path, Options{Route: testRoute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +304,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	writeRaw(t, path, func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion+1))
 	})
-	_, err = Open(path, Options{})
+	_, err = Open(path, Options{Route: testRoute})
 	if err == nil || !strings.Contains(err.Error(), "newer than this gqmail understands") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("Open of newer schema: %v", err)
 	}
@@ -320,21 +316,21 @@ func TestOpenRefusesForeignDatabase(t *testing.T) {
 		_, err := tx.CreateBucket([]byte("somebody-else"))
 		return err
 	})
-	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), "not a gqmail queue") {
+	if _, err := Open(path, Options{Route: testRoute}); err == nil || !strings.Contains(err.Error(), "not a gqmail queue") {
 		t.Fatalf("Open of foreign database: %v", err)
 	}
 }
 
 func TestSecondOpenNamesTheHolder(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "queue.db")
-	db, err := Open(path, Options{Owner: "qmaild --root /x"})
+	db, err := Open(path, Options{Owner: "qmaild --root /x", Route: testRoute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	// bbolt's flock is per open file description, so a second Open in the
 	// same process contends like another process would.
-	_, err = Open(path, Options{LockTimeout: 50 * time.Millisecond})
+	_, err = Open(path, Options{LockTimeout: 50 * time.Millisecond, Route: testRoute})
 	if err == nil || !strings.Contains(err.Error(), "qmaild --root /x") {
 		t.Fatalf("second Open: %v", err)
 	}
@@ -349,5 +345,28 @@ func writeRaw(t *testing.T, path string, fn func(*bolt.Tx) error) {
 	defer b.Close()
 	if err := b.Update(fn); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The queue routes each recipient once and queues a mailbox once: a
+// local address in any case, a remote one with its domain in any case.
+func TestAcceptQueuesEachMailboxOnce(t *testing.T) {
+	db := openTest(t)
+	id, err := db.Accept(context.Background(), msg("a@b", "x\n", "bob@localhost", "Bob@localhost", "BOB@LOCALHOST",
+		"x@far.example", "x@FAR.example", "X@far.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := db.Recipients(id)
+	var got []string
+	for _, r := range rs {
+		got = append(got, r.Address+"/"+r.Channel.String())
+	}
+	if strings.Join(got, " ") != "bob@localhost/local x@far.example/remote X@far.example/remote" {
+		t.Fatalf("queued %q", got)
+	}
+	env, _ := db.Envelope(id)
+	if env.Recipients != 3 || env.Open != 3 {
+		t.Fatalf("envelope counts %d recipients, %d open", env.Recipients, env.Open)
 	}
 }

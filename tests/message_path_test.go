@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gqmail/gqmail/internal/route"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -204,7 +205,7 @@ func TestRelayOnlyForRelayClients(t *testing.T) {
 	if msgs != 1 || len(rcpts) != 1 {
 		t.Fatalf("queue holds %d messages and %+v; want only the relayed one", msgs, rcpts)
 	}
-	if r := rcpts[0]; r.Address != "x@remote.example" || r.Channel != store.Remote || r.State != store.Pending {
+	if r := rcpts[0]; r.Address != "x@remote.example" || r.Channel != route.Remote || r.State != store.Pending {
 		t.Fatalf("relayed recipient = %+v; want pending on the remote channel", r)
 	}
 }

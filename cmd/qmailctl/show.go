@@ -28,13 +28,13 @@ func (a *app) usersShow(out io.Writer, address string) error {
 		return err
 	}
 	controls := control.Open(p.Control, nil)
-	rc := (&route.Router{Controls: controls}).Classify(address)
-	fmt.Fprintf(out, "address: %s\n", rc.Address)
-	if rc.Channel == store.Remote {
+	rc := (&route.Router{Controls: controls}).Route(address)
+	fmt.Fprintf(out, "address: %s\n", address)
+	if rc.Channel == route.Remote {
 		fmt.Fprintf(out, "channel: remote (%s is not a local or virtual domain)\n", rc.Deliver)
 		return nil
 	}
-	if rc.Deliver != rc.Address {
+	if rc.Deliver != address {
 		fmt.Fprintf(out, "delivered as: %s\n", rc.Deliver)
 	}
 	tab := store.OpenAssignTable(p.Assign)

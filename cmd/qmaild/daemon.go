@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -57,6 +58,11 @@ func prepare(root string, asRoot bool) (*setup, error) {
 	if err := layout.Ensure(p, opts); err != nil {
 		return nil, err
 	}
+	if opts.Playground != nil {
+		if err := playgroundTable(p, opts.Playground); err != nil {
+			return nil, err
+		}
+	}
 	cfg, err := config.Load(p.Config, defaults)
 	if err != nil {
 		return nil, err
@@ -67,6 +73,22 @@ func prepare(root string, asRoot bool) (*setup, error) {
 		return nil, errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	return &setup{paths: p, cfg: cfg, log: log, controls: controls}, nil
+}
+
+// playgroundTable gives every local address to the playground's owner,
+// when the root has no assignment table yet: with an empty dash, mail for
+// any address goes to its .qmail, or without one to the default delivery.
+func playgroundTable(p layout.Paths, owner *layout.Owner) error {
+	if _, err := os.Lstat(p.Assign); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	home, err := filepath.Abs(p.Home)
+	if err != nil {
+		return err
+	}
+	return store.WriteAssignTable(p.Assign, []store.AssignEntry{
+		{Wildcard: true, Local: "", User: owner.User, UID: owner.UID, GID: owner.GID, Home: home},
+	})
 }
 
 func currentOwner() (*layout.Owner, error) {
@@ -126,7 +148,8 @@ func runDaemon(root string) error {
 		}
 	}
 
-	db, err := store.Open(s.paths.QueueDB, store.Options{Owner: "qmaild --root " + s.paths.Root})
+	router := &route.Router{Controls: s.controls}
+	db, err := store.Open(s.paths.QueueDB, store.Options{Owner: "qmaild --root " + s.paths.Root, Route: router.Route})
 	if err != nil {
 		closeAll(listeners)
 		helper.Close()
@@ -138,7 +161,7 @@ func runDaemon(root string) error {
 	} else if n > 0 {
 		s.log.Info("queue: removed %d body files no message names", n)
 	}
-	err = serve(s, db, helper, listeners)
+	err = serve(s, db, router, helper, listeners)
 	helper.Close()
 	helperCmd.Wait()
 	if cerr := db.Close(); err == nil {
@@ -284,8 +307,7 @@ func waitForStop(ctx context.Context, s *setup, eng *engine.Engine, db *store.DB
 // serve runs the SMTP listeners and the engine until a signal or the loss
 // of the helper, then stops them in order: no new mail, then no new
 // deliveries, then the deliveries under way.
-func serve(s *setup, db *store.DB, helper *localdeliver.Client, listeners []net.Listener) error {
-	router := &route.Router{Controls: s.controls}
+func serve(s *setup, db *store.DB, router *route.Router, helper *localdeliver.Client, listeners []net.Listener) error {
 	resolver, err := remotedeliver.NewResolver(s.cfg.DNS.Servers)
 	if err != nil {
 		return err
@@ -300,7 +322,6 @@ func serve(s *setup, db *store.DB, helper *localdeliver.Client, listeners []net.
 	eng := &engine.Engine{
 		DB:          db,
 		Controls:    s.controls,
-		Router:      router,
 		Local:       &engine.LocalChannel{Helper: helper},
 		Remote:      &engine.RemoteChannel{Deliverer: remote},
 		GroupRemote: s.cfg.Remote.GroupRecipients,
@@ -312,7 +333,7 @@ func serve(s *setup, db *store.DB, helper *localdeliver.Client, listeners []net.
 		return err
 	}
 	sub := &inject.Server{
-		Queue: db, Router: router, Log: s.log,
+		Queue: db, Log: s.log,
 		TrustedUIDs:     []int{0, os.Getuid()},
 		MaxMessageBytes: s.cfg.SMTP.MaxMessageBytes,
 	}

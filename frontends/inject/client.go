@@ -98,8 +98,8 @@ func (s *Submission) Commit(_ context.Context, msg *store.NewMessage) (store.Msg
 	// Recipients go in frames of at most 64 KiB of addresses.
 	rcpts, size := [][]byte{[]byte(tagRcpt)}, 0
 	for i, r := range msg.Recipients {
-		rcpts = append(rcpts, []byte(r.Address))
-		size += len(r.Address) + 4
+		rcpts = append(rcpts, []byte(r))
+		size += len(r) + 4
 		if size >= maxData || i == len(msg.Recipients)-1 {
 			if err := frame.Write(c.w, rcpts...); err != nil {
 				c.Close()

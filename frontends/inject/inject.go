@@ -57,7 +57,6 @@ import (
 
 	"github.com/gqmail/gqmail/internal/frame"
 	"github.com/gqmail/gqmail/internal/qlog"
-	"github.com/gqmail/gqmail/internal/route"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -100,9 +99,8 @@ type Queue interface {
 
 // Server accepts submissions on a Unix socket.
 type Server struct {
-	Queue  Queue
-	Router *route.Router
-	Log    *qlog.Logger
+	Queue Queue
+	Log   *qlog.Logger
 	// TrustedUIDs may claim an SMTP origin.
 	TrustedUIDs []int
 	// MaxMessageBytes bounds one submission.
@@ -382,7 +380,7 @@ func (s *Server) commit(f [][]byte, rcpts []string, sp *store.Spool, uid int, tr
 		if !goodAddress(rc) {
 			return "D", "Sorry, a recipient contains a CR, LF or NUL, or is 900 bytes or longer. (#5.1.3)", 0
 		}
-		msg.Recipients = append(msg.Recipients, s.Router.Classify(rc))
+		msg.Recipients = append(msg.Recipients, rc)
 	}
 	size := sp.Size()
 	id, err := s.Queue.Accept(context.Background(), msg)

@@ -34,7 +34,7 @@ func serve(t *testing.T, trusted []int, max int64, tweak ...func(*Server)) *fixt
 	os.WriteFile(filepath.Join(dir, "me"), []byte("mx.example.org\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "locals"), []byte("localhost\n"), 0o644)
 	ctl := control.Open(dir, nil)
-	db, err := store.Open(filepath.Join(t.TempDir(), "queue.db"), store.Options{})
+	db, err := store.Open(filepath.Join(t.TempDir(), "queue.db"), store.Options{Route: (&route.Router{Controls: ctl}).Route})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func serve(t *testing.T, trusted []int, max int64, tweak ...func(*Server)) *fixt
 		t.Fatal(err)
 	}
 	s := &Server{
-		Queue: db, Router: &route.Router{Controls: ctl}, Log: qlog.New(io.Discard, "plain"),
+		Queue: db, Log: qlog.New(io.Discard, "plain"),
 		TrustedUIDs: trusted, MaxMessageBytes: max,
 		Now: func() time.Time { return time.Date(2026, 12, 2, 3, 4, 5, 0, time.UTC) },
 	}
@@ -80,7 +80,7 @@ func submission(kind string) *store.NewMessage {
 		Sender:     "s@example.org",
 		Origin:     store.Origin{Kind: kind, RemoteIP: "192.0.2.1", HELO: "client"},
 		Body:       []byte("Subject: x\n\nbody\n"),
-		Recipients: []store.Recipient{{Address: "u@localhost"}, {Address: "v@far.example"}},
+		Recipients: []string{"u@localhost", "v@far.example"},
 	}
 }
 
@@ -104,7 +104,7 @@ func TestTrustedSubmitterKeepsItsSMTPOrigin(t *testing.T) {
 		t.Fatalf("a trusted submission's body changed: %q", bodies[0])
 	}
 	rs, _ := f.db.Recipients(envs[0].ID)
-	if rs[0].Channel != store.Local || rs[1].Channel != store.Remote {
+	if rs[0].Channel != route.Local || rs[1].Channel != route.Remote {
 		t.Fatalf("the daemon did not route the recipients: %+v", rs)
 	}
 }
@@ -176,7 +176,7 @@ func TestAddressesWithLineEndsAreRefused(t *testing.T) {
 	for _, bad := range []func(*store.NewMessage){
 		func(m *store.NewMessage) { m.Sender = "a@b\nBcc: victim@example.org" },
 		func(m *store.NewMessage) { m.Sender = "a@b\r" },
-		func(m *store.NewMessage) { m.Recipients[1].Address = "v@far.example\x00" },
+		func(m *store.NewMessage) { m.Recipients[1] = "v@far.example\x00" },
 	} {
 		m := submission("local")
 		bad(m)
@@ -284,7 +284,7 @@ func TestManyLongRecipientsArriveWhole(t *testing.T) {
 	m := submission("local")
 	m.Recipients = nil
 	for i := range 1000 {
-		m.Recipients = append(m.Recipients, store.Recipient{Address: fmt.Sprintf("%s-%04d@far.example", strings.Repeat("r", 800), i)})
+		m.Recipients = append(m.Recipients, fmt.Sprintf("%s-%04d@far.example", strings.Repeat("r", 800), i))
 	}
 	if _, err := c.Accept(context.Background(), m); err != nil {
 		t.Fatal(err)
@@ -294,7 +294,7 @@ func TestManyLongRecipientsArriveWhole(t *testing.T) {
 	if len(rs) != 1000 || !strings.HasSuffix(rs[999].Address, "-0999@far.example") {
 		t.Fatalf("%d recipients queued", len(rs))
 	}
-	m.Recipients = []store.Recipient{{Address: strings.Repeat("r", 900) + "@far.example"}}
+	m.Recipients = []string{strings.Repeat("r", 900) + "@far.example"}
 	if _, err := c.Accept(context.Background(), m); !outcome.IsPermanent(err) {
 		t.Fatalf("an address of 900 bytes or more: %v", err)
 	}

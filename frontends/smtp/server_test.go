@@ -275,7 +275,7 @@ func TestAcceptedMessageIsQueuedInStoredForm(t *testing.T) {
 	if string(m.Body) != wantBody {
 		t.Fatalf("stored body:\n%q\nwant\n%q", m.Body, wantBody)
 	}
-	if m.Sender != "s@sender.example" || len(m.Recipients) != 1 || m.Recipients[0].Channel != store.Local || m.Origin.RemoteIP != "127.0.0.1" {
+	if m.Sender != "s@sender.example" || len(m.Recipients) != 1 || m.Recipients[0] != "u@example.org" || m.Origin.RemoteIP != "127.0.0.1" {
 		t.Fatalf("envelope: %+v", m)
 	}
 }
@@ -315,7 +315,7 @@ func TestRelayFromAllowsAnyDomain(t *testing.T) {
 	if got := send(t, c, "s@x", "u@elsewhere.example", "x\r\n.\r\n"); !strings.HasPrefix(got, "250") {
 		t.Fatalf("relay client: %q", got)
 	}
-	if m := f.queue.all(); len(m) != 1 || m[0].Recipients[0].Channel != store.Remote {
+	if m := f.queue.all(); len(m) != 1 || m[0].Recipients[0] != "u@elsewhere.example" {
 		t.Fatalf("queued %+v", m)
 	}
 }
@@ -351,7 +351,7 @@ func TestStdioRelayClientAppends(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := f.queue.all()
-	if len(m) != 1 || m[0].Recipients[0].Address != "u@elsewhere.example@relay.example" || m[0].Origin.RemoteIP != "192.0.2.9" {
+	if len(m) != 1 || m[0].Recipients[0] != "u@elsewhere.example@relay.example" || m[0].Origin.RemoteIP != "192.0.2.9" {
 		t.Fatalf("queued %+v", m)
 	}
 }
@@ -398,7 +398,7 @@ func FuzzRcptPath(f *testing.F) {
 				t.Fatalf("end of data: %q", end)
 			}
 			msgs := fx.queue.all()
-			rc := msgs[len(msgs)-1].Recipients[0].Address
+			rc := msgs[len(msgs)-1].Recipients[0]
 			if rc == "" || !inFixtureRcptHosts(rc) {
 				t.Fatalf("RCPT %q accepted recipient %q", arg, rc)
 			}

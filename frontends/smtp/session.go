@@ -23,10 +23,11 @@ type session struct {
 	seenMail  bool
 	sender    string
 	badFrom   bool
-	rcpts     []store.Recipient
+	rcpts     []string
 	rcptBytes int
-	// seen holds the recipients of this message in the form that says
-	// whether two of them are the same mailbox.
+	// seen holds the recipients of this message as given: the same
+	// string twice is taken once. The queue finds the same mailbox
+	// spelt two ways (store.Accept).
 	seen map[string]bool
 }
 
@@ -196,23 +197,20 @@ func (ss *session) rcpt(arg string) {
 		ss.c.reply("553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)")
 		return
 	}
-	r := ss.srv.Router.Classify(addr)
-	key := mailboxKey(r)
-	if ss.seen[key] {
-		// The same mailbox again: one copy is enough.
+	if ss.seen[addr] {
 		ss.c.reply("250 ok")
 		return
 	}
-	if len(ss.rcpts) >= ss.srv.Config.MaxRecipients || ss.rcptBytes+len(r.Deliver) > maxRecipientBytes {
+	if len(ss.rcpts) >= ss.srv.Config.MaxRecipients || ss.rcptBytes+len(addr) > maxRecipientBytes {
 		ss.c.reply("452 sorry, too many recipients (#4.5.3)")
 		return
 	}
-	ss.rcptBytes += len(r.Deliver)
+	ss.rcptBytes += len(addr)
 	if ss.seen == nil {
 		ss.seen = map[string]bool{}
 	}
-	ss.seen[key] = true
-	ss.rcpts = append(ss.rcpts, r)
+	ss.seen[addr] = true
+	ss.rcpts = append(ss.rcpts, addr)
 	ss.c.reply("250 ok")
 }
 
@@ -220,17 +218,6 @@ func (ss *session) rcpt(arg string) {
 // that max_recipients long addresses cannot make a session hold more than
 // this (the dedup set holds as much again).
 const maxRecipientBytes = 128 << 10
-
-// mailboxKey says which recipients are the same mailbox: the domain is
-// compared without case, and so is the local part of a local address,
-// since qmail delivers user and USER alike.
-func mailboxKey(r store.Recipient) string {
-	if r.Channel == store.Local {
-		return address.Lower(r.Deliver)
-	}
-	at := strings.LastIndexByte(r.Deliver, '@')
-	return r.Deliver[:at+1] + address.Lower(r.Deliver[at+1:])
-}
 
 // allowed is qmail's addrallowed, with one difference: with no rcpthosts
 // file only the local and virtual domains are allowed, not everything.

@@ -27,8 +27,6 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/gqmail/gqmail/store"
 )
 
 // Paths names the parts of a root.
@@ -93,8 +91,9 @@ type Options struct {
 	ConfigText string
 	// Daemon owns queue/; when nil it is left to the current user.
 	Daemon *Owner
-	// Playground, when set, makes home/ with a Maildir and assigns every
-	// local address to that owner (an ordinary user's quick start).
+	// Playground, when set, makes home/ with a Maildir, for the quick
+	// start of an ordinary user; the daemon then assigns every local
+	// address to that owner (layout knows nothing of the table).
 	Playground *Owner
 }
 
@@ -144,30 +143,19 @@ func Ensure(p Paths, o Options) error {
 		return err
 	}
 	if o.Playground != nil {
-		return playground(p, o.Playground)
+		return playground(p)
 	}
 	return nil
 }
 
-func playground(p Paths, owner *Owner) error {
+func playground(p Paths) error {
 	for _, d := range []string{p.Home, filepath.Join(p.Home, "Maildir"), filepath.Join(p.Home, "Maildir", "tmp"),
 		filepath.Join(p.Home, "Maildir", "new"), filepath.Join(p.Home, "Maildir", "cur")} {
 		if err := mkdir(d, 0o700); err != nil {
 			return err
 		}
 	}
-	if _, err := os.Lstat(p.Assign); err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	home, err := filepath.Abs(p.Home)
-	if err != nil {
-		return err
-	}
-	// An empty dash sends every address to .qmail, or, without one, to
-	// the default delivery.
-	return store.WriteAssignTable(p.Assign, []store.AssignEntry{
-		{Wildcard: true, Local: "", User: owner.User, UID: owner.UID, GID: owner.GID, Home: home},
-	})
+	return nil
 }
 
 func mkdir(path string, mode fs.FileMode) error {

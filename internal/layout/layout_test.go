@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/gqmail/gqmail/store"
 )
 
 func TestEnsureMakesAFreshRoot(t *testing.T) {
@@ -30,11 +28,10 @@ func TestEnsureMakesAFreshRoot(t *testing.T) {
 			t.Errorf("%s is not a directory: %v", d, err)
 		}
 	}
-	tab := store.OpenAssignTable(p.Assign)
-	defer tab.Close()
-	a, ok, err := tab.Lookup("anyone")
-	if err != nil || !ok || a.UID != me.UID || a.Dash != "" {
-		t.Fatalf("playground assignment = %+v, %v, %v", a, ok, err)
+	// The assignment table is the daemon's to write (layout imports no
+	// package outside internal/).
+	if _, err := os.Stat(p.Assign); err == nil {
+		t.Fatal("layout wrote the assignment table")
 	}
 }
 

@@ -6,10 +6,9 @@ import (
 	"testing"
 
 	"github.com/gqmail/gqmail/internal/control"
-	"github.com/gqmail/gqmail/store"
 )
 
-func TestClassify(t *testing.T) {
+func TestRoute(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{
 		"me":             "mail.example.org\n",
@@ -25,23 +24,23 @@ func TestClassify(t *testing.T) {
 	r := &Router{Controls: control.Open(dir, nil)}
 	cases := []struct {
 		addr, deliver string
-		ch            store.Channel
+		ch            Channel
 	}{
-		{"u@localhost", "u@localhost", store.Local},
-		{"u@Example.ORG", "u@Example.ORG", store.Local},
-		{"postmaster", "postmaster@example.org", store.Local},
-		{"info@virtual.example", "joe-info@virtual.example", store.Local},
-		{"x@a.sub.example", "sub-x@a.sub.example", store.Local},
-		{"x@except.sub.example", "x@except.sub.example", store.Remote},
-		{"x@elsewhere.example", "x@elsewhere.example", store.Remote},
+		{"u@localhost", "u@localhost", Local},
+		{"u@Example.ORG", "u@Example.ORG", Local},
+		{"postmaster", "postmaster@example.org", Local},
+		{"info@virtual.example", "joe-info@virtual.example", Local},
+		{"x@a.sub.example", "sub-x@a.sub.example", Local},
+		{"x@except.sub.example", "x@except.sub.example", Remote},
+		{"x@elsewhere.example", "x@elsewhere.example", Remote},
 	}
 	for _, c := range cases {
-		got := r.Classify(c.addr)
-		if got.Address != c.addr || got.Deliver != c.deliver || got.Channel != c.ch {
-			t.Errorf("Classify(%q) = %+v; want deliver %q via %v", c.addr, got, c.deliver, c.ch)
+		got := r.Route(c.addr)
+		if got.Deliver != c.deliver || got.Channel != c.ch {
+			t.Errorf("Route(%q) = %+v; want deliver %q via %v", c.addr, got, c.deliver, c.ch)
 		}
 	}
 	if !r.IsLocal("virtual.example") || r.IsLocal("elsewhere.example") {
-		t.Error("IsLocal disagrees with Classify")
+		t.Error("IsLocal disagrees with Route")
 	}
 }

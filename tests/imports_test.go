@@ -1,0 +1,70 @@
+package tests
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/gqmail/gqmail/"
+
+// layers is the import table of the README's code map: which of the
+// module's layers each layer may import. Data flows one way: frontends →
+// store → engine → localdeliver or remotedeliver → store.
+var layers = map[string][]string{
+	"internal":      {"internal"},
+	"store":         {"internal"},
+	"migrate":       {"internal", "store"},
+	"localdeliver":  {"internal", "store", "localdeliver"},
+	"remotedeliver": {"internal"},
+	"engine":        {"internal", "store", "localdeliver", "remotedeliver"},
+	"frontends":     {"internal", "store"},
+	"fixtures":      {"internal", "fixtures"},
+	"cmd":           {"internal", "store", "migrate", "localdeliver", "remotedeliver", "engine", "frontends"},
+}
+
+// layerOf names the layer of a package of the module: its first path
+// element under the module.
+func layerOf(pkg string) string {
+	first, _, _ := strings.Cut(strings.TrimPrefix(pkg, module), "/")
+	return first
+}
+
+// No package imports one that the table does not allow: the rules hold
+// for the code that ships (test files may import what they need).
+func TestImportsFollowTheLayerTable(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "../...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		from := layerOf(f[0])
+		if from == "tests" {
+			continue
+		}
+		allowed, ok := layers[from]
+		if !ok {
+			t.Errorf("package %s is in no layer of the table", f[0])
+			continue
+		}
+		for _, imp := range f[1:] {
+			if !strings.HasPrefix(imp, module) {
+				continue
+			}
+			checked++
+			to := layerOf(imp)
+			ok := false
+			for _, a := range allowed {
+				ok = ok || a == to
+			}
+			if !ok {
+				t.Errorf("%s imports %s: the %s layer may import only %v", strings.TrimPrefix(f[0], module), strings.TrimPrefix(imp, module), from, allowed)
+			}
+		}
+	}
+	if checked < 40 {
+		t.Fatalf("only %d imports checked; go list gave:\n%s", checked, out)
+	}
+}
