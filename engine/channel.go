@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/localdeliver"
@@ -10,26 +9,25 @@ import (
 	"github.com/gqmail/gqmail/store"
 )
 
-// Status is the class of a delivery result.
-type Status int
-
-const (
-	Success Status = iota
-	// Deferral: temporary failure, retried on the schedule.
-	Deferral
-	// Failure: permanent; the recipient is bounced.
-	Failure
-)
-
-// Result is the outcome of one delivery.
+// Result is the outcome of one delivery, as internal/outcome says: a nil
+// Err is a success with Report its text; otherwise Err says whether the
+// failure is temporary (deferred) or permanent (bounced), and its text is
+// the report.
 type Result struct {
-	Status Status
-	// Text is the report for the log and, on failure, the bounce.
-	Text string
+	Report string
+	Err    error
 	// Forward lists addresses to send a copy to, with NewSender as its
 	// envelope sender; the engine queues them with the result.
 	Forward   []string
 	NewSender string
+}
+
+// Text is the result's report: the success text, or the failure's.
+func (r Result) Text() string {
+	if r.Err != nil {
+		return outcome.Text(r.Err)
+	}
+	return r.Report
 }
 
 // Deliverer is a delivery channel. Deliver makes one attempt to deliver
@@ -66,18 +64,9 @@ func (l *LocalChannel) Deliver(ctx context.Context, job store.Job, body *store.B
 	}
 	resp, err := l.Helper.Deliver(ctx, req)
 	if err != nil {
-		return Result{Status: Deferral, Text: fmt.Sprintf("Unable to reach the local delivery helper: %v. (#4.3.0)", err)}
+		return Result{Err: outcome.TemporaryErr(err, "Unable to reach the local delivery helper: %v. (#4.3.0)", err)}
 	}
-	r := Result{Text: resp.Text, Forward: resp.Forward, NewSender: resp.NewSender}
-	switch resp.Status {
-	case localdeliver.Success:
-		r.Status = Success
-	case localdeliver.Failure:
-		r.Status = Failure
-	default:
-		r.Status = Deferral
-	}
-	return r
+	return Result{Report: resp.Report, Err: resp.Err, Forward: resp.Forward, NewSender: resp.NewSender}
 }
 
 // RemoteChannel delivers through remotedeliver.
@@ -88,7 +77,7 @@ type RemoteChannel struct {
 // Deliver makes one remote attempt.
 func (r *RemoteChannel) Deliver(ctx context.Context, job store.Job, body *store.Body) Result {
 	report, err := r.Deliverer.Deliver(ctx, job.Sender, job.Recipient.Deliver, body)
-	return remoteResult(report, err)
+	return Result{Report: report, Err: err}
 }
 
 // DeliverGroup makes one remote attempt for recipients of one message at
@@ -101,17 +90,7 @@ func (r *RemoteChannel) DeliverGroup(ctx context.Context, jobs []store.Job, body
 	res := r.Deliverer.DeliverGroup(ctx, jobs[0].Sender, rcpts, body)
 	out := make([]Result, len(res))
 	for i, x := range res {
-		out[i] = remoteResult(x.Report, x.Err)
+		out[i] = Result{Report: x.Report, Err: x.Err}
 	}
 	return out
-}
-
-func remoteResult(report string, err error) Result {
-	switch {
-	case err == nil:
-		return Result{Status: Success, Text: report}
-	case outcome.IsPermanent(err):
-		return Result{Status: Failure, Text: outcome.Text(err)}
-	}
-	return Result{Status: Deferral, Text: outcome.Text(err)}
 }

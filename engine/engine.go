@@ -34,6 +34,7 @@ import (
 
 	"github.com/gqmail/gqmail/internal/address"
 	"github.com/gqmail/gqmail/internal/control"
+	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/internal/route"
 	"github.com/gqmail/gqmail/store"
@@ -288,7 +289,7 @@ func (e *Engine) deliver(ctx context.Context, d Deliverer, jobs []store.Job) {
 	switch {
 	case err != nil:
 		for i := range results {
-			results[i] = Result{Status: Deferral, Text: fmt.Sprintf("Unable to read message: %v. (#4.3.0)", err)}
+			results[i] = Result{Err: outcome.TemporaryErr(err, "Unable to read message: %v. (#4.3.0)", err)}
 		}
 	case len(jobs) == 1:
 		results[0] = d.Deliver(ctx, jobs[0], body)
@@ -310,30 +311,23 @@ func (e *Engine) deliver(ctx context.Context, d Deliverer, jobs []store.Job) {
 // record stores the result of delivery n to job's recipient, with the
 // forwards and the bounce it makes, and logs it.
 func (e *Engine) record(ctx context.Context, n uint64, job store.Job, res Result, start time.Time, body *store.Body) {
-	ch := job.Recipient.Channel
-	r := store.Result{Ref: job.Ref, Text: res.Text}
-	kind := "success"
-	switch res.Status {
-	case Success:
-		r.State = store.Delivered
-	case Failure:
-		r.State, kind = store.Failed, "failure"
-	default:
+	r := store.Result{Ref: job.Ref, Outcome: outcome.Of(res.Err), Text: res.Text()}
+	if r.Outcome == outcome.Deferred {
 		if Expired(job.Received, start, e.Controls.QueueLifetime()) {
-			r.State, kind = store.Failed, "failure"
+			r.Outcome = outcome.Failed
 			r.Text = strings.TrimSuffix(r.Text, "\n") + "\nI'm not going to try again; this message has been in the queue too long.\n"
 		} else {
-			r.State, kind = store.Pending, "deferral"
-			r.Next = NextRetry(ch, job.Received, start)
+			r.Next = NextRetry(job.Recipient.Channel, job.Received, start)
 		}
 	}
-	if len(res.Forward) > 0 && r.State == store.Delivered {
+	kind := r.Outcome.String()
+	if len(res.Forward) > 0 && r.Outcome == outcome.Delivered {
 		fwd, err := e.forward(job, res, body)
 		if err != nil {
 			// The delivery happened but its forward cannot be queued:
 			// the recipient stays pending and is tried again, at worst
 			// delivered twice.
-			e.Log.Delivery(n, kind, res.Text)
+			e.Log.Delivery(n, kind, r.Text)
 			e.Log.Alert("unable to queue the forward of delivery %d: %v; will try again", n, err)
 			return
 		}
@@ -351,7 +345,7 @@ func (e *Engine) record(ctx context.Context, n uint64, job store.Job, res Result
 	}
 	rec, err := e.DB.Record(context.Background(), r, finish)
 	if err != nil {
-		e.Log.Delivery(n, kind, res.Text)
+		e.Log.Delivery(n, kind, r.Text)
 		e.Log.Alert("unable to record delivery %d: %v; will try again", n, err)
 		select {
 		case <-time.After(recordRetryPause):

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gqmail/gqmail/internal/control"
+	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/internal/route"
 	"github.com/gqmail/gqmail/store"
@@ -42,7 +43,7 @@ func (s *script) Deliver(ctx context.Context, job store.Job, msg *store.Body) Re
 	s.maxSeen = max(s.maxSeen, s.running)
 	s.attempts = append(s.attempts, attempt{job.Recipient.Deliver, job.Sender, string(body)})
 	list := s.answers[job.Recipient.Deliver]
-	res := Result{Status: Success, Text: "did 1+0+0"}
+	res := Result{Report: "did 1+0+0"}
 	if len(list) > 0 {
 		res = list[0]
 		if len(list) > 1 {
@@ -183,7 +184,7 @@ func (r *rig) empty() bool {
 
 func TestDeferralIsRetriedOnTheSchedule(t *testing.T) {
 	r := newRig(t, nil)
-	r.local.answers["u@localhost"] = []Result{{Status: Deferral, Text: "Unable to chdir to maildir. (#4.2.1)"}, {Status: Success, Text: "did 1+0+0"}}
+	r.local.answers["u@localhost"] = []Result{{Err: outcome.Temporary("Unable to chdir to maildir. (#4.2.1)")}, {Report: "did 1+0+0"}}
 	r.queue(t, "s@example.org", "x\n", "u@localhost")
 	r.start()
 	eventually(t, "the first attempt", func() bool { return len(r.local.tries("u@localhost")) == 1 })
@@ -204,7 +205,7 @@ func TestDeferralIsRetriedOnTheSchedule(t *testing.T) {
 
 func TestFailureBouncesToTheSenderInQSBMF(t *testing.T) {
 	r := newRig(t, nil)
-	r.local.answers["gone@localhost"] = []Result{{Status: Failure, Text: "Sorry, no mailbox here by that name. (#5.1.1)\n"}}
+	r.local.answers["gone@localhost"] = []Result{{Err: outcome.Permanent("Sorry, no mailbox here by that name. (#5.1.1)\n")}}
 	id := r.queue(t, "sender@example.org", "Subject: hello\n\nbody\n", "gone@localhost", "ok@localhost")
 	r.start()
 	eventually(t, "the bounce to be delivered", func() bool { return len(r.local.tries("sender@example.org")) == 1 })
@@ -236,8 +237,8 @@ func itoa(id store.MsgID) string { return strconv.FormatUint(uint64(id), 10) }
 
 func TestNullSenderFailureDoubleBouncesAndFailedDoubleBounceIsDiscarded(t *testing.T) {
 	r := newRig(t, nil)
-	r.local.answers["gone@localhost"] = []Result{{Status: Failure, Text: "no such user"}}
-	r.local.answers["postmaster@mx.example.org"] = []Result{{Status: Failure, Text: "postmaster is broken"}}
+	r.local.answers["gone@localhost"] = []Result{{Err: outcome.Permanent("no such user")}}
+	r.local.answers["postmaster@mx.example.org"] = []Result{{Err: outcome.Permanent("postmaster is broken")}}
 	r.queue(t, "", "x\n", "gone@localhost")
 	r.start()
 	eventually(t, "the double bounce attempt", func() bool { return len(r.local.tries("postmaster@mx.example.org")) == 1 })
@@ -253,7 +254,7 @@ func TestNullSenderFailureDoubleBouncesAndFailedDoubleBounceIsDiscarded(t *testi
 
 func TestQueueLifetimeTurnsDeferralIntoFailure(t *testing.T) {
 	r := newRig(t, map[string]string{"queuelifetime": "3600\n"})
-	r.local.answers["slow@localhost"] = []Result{{Status: Deferral, Text: "temporarily broken"}}
+	r.local.answers["slow@localhost"] = []Result{{Err: outcome.Temporary("temporarily broken")}}
 	r.queue(t, "sender@example.org", "x\n", "slow@localhost")
 	r.start()
 	eventually(t, "the first attempt", func() bool { return len(r.local.tries("slow@localhost")) == 1 })
@@ -268,7 +269,7 @@ func TestQueueLifetimeTurnsDeferralIntoFailure(t *testing.T) {
 
 func TestForwardsAreQueuedWithADeliveredToLine(t *testing.T) {
 	r := newRig(t, nil)
-	r.local.answers["list@localhost"] = []Result{{Status: Success, Text: "did 0+2+0", Forward: []string{"a@localhost", "b@far.example"}, NewSender: "list-owner@localhost"}}
+	r.local.answers["list@localhost"] = []Result{{Report: "did 0+2+0", Forward: []string{"a@localhost", "b@far.example"}, NewSender: "list-owner@localhost"}}
 	r.queue(t, "s@example.org", "Subject: to the list\n\nhi\n", "list@localhost")
 	r.start()
 	eventually(t, "the local forward", func() bool { return len(r.local.tries("a@localhost")) == 1 })

@@ -98,11 +98,6 @@ type childDeliverer struct {
 	programs programLimits
 }
 
-func deferral(text string) *Response { return &Response{Status: Deferral, Text: text} }
+func deferral(text string) *Response { return &Response{Err: outcome.Temporary("%s", text)} }
 
-func fromError(err error) *Response {
-	if outcome.IsPermanent(err) {
-		return &Response{Status: Failure, Text: outcome.Text(err)}
-	}
-	return &Response{Status: Deferral, Text: outcome.Text(err)}
-}
+func fromError(err error) *Response { return &Response{Err: err} }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gqmail/gqmail/internal/frame"
+	"github.com/gqmail/gqmail/internal/outcome"
 )
 
 // fakeHelper is the helper's end of a Client's connection, driven by the
@@ -51,7 +52,7 @@ func deliverAsync(c *Client) chan error {
 	out := make(chan error, 1)
 	go func() {
 		resp, err := c.Deliver(context.Background(), &Request{Recipient: "joe@example.org", Message: []byte("x\n")})
-		if err == nil && resp.Status == Success {
+		if err == nil && resp.Err == nil {
 			err = errors.New("success")
 		}
 		out <- err
@@ -74,11 +75,11 @@ func TestClientTakesOnlyAnswersToItsOwnTokens(t *testing.T) {
 	}
 	forged := append([]byte(nil), tok...)
 	forged[0] ^= 0xff
-	helper.Write(nil, encodeResult(forged, &Response{Status: Success, Forward: []string{"mallory@example.org"}})...)
-	helper.Write(nil, encodeResult([]byte("short"), &Response{Status: Success})...)
+	helper.Write(nil, encodeResult(forged, &Response{Report: "did 0+1+0", Forward: []string{"mallory@example.org"}})...)
+	helper.Write(nil, encodeResult([]byte("short"), &Response{Report: "did 1+0+0"})...)
 	// Answers are read in order: had a forged one been taken, the
 	// delivery would have ended in success before this one came.
-	helper.Write(nil, encodeResult(tok, &Response{Status: Deferral, Text: "real"})...)
+	helper.Write(nil, encodeResult(tok, &Response{Err: outcome.Temporary("real")})...)
 	if err := <-result; err != nil {
 		t.Fatalf("the delivery ended with %v, not with its own answer", err)
 	}

@@ -24,6 +24,7 @@
 // wrote is fsync'd; forwards are returned, not sent, so that the engine
 // queues them in the transaction that records the delivery.
 //
-// Results follow qmail-lspawn: Success (K), Deferral (Z, retried) and
-// Failure (D, bounced), with qmail's report texts.
+// Results are internal/outcome's: a report and an error, delivered,
+// deferred (retried) or failed (bounced), with qmail's report texts; on
+// the wire they are qmail-lspawn's K, Z and D.
 package localdeliver

@@ -65,11 +65,11 @@ func (c *childDeliverer) deliver(j *job) *Response {
 		programEnv      []string
 		ctx             = context.Background()
 	)
+	// fail ends the delivery with err, its text after what the
+	// programs before it printed.
 	fail := func(err error) *Response {
 		rep.Write([]byte(outcome.Text(err)))
-		r := fromError(err)
-		r.Text = rep.String()
-		return r
+		return fromError(&outcome.Error{Permanent: outcome.IsPermanent(err), Text: rep.String(), Err: err})
 	}
 lines:
 	for _, in := range instrs {
@@ -102,21 +102,25 @@ lines:
 			case programStop:
 				break lines
 			case programPermanent:
-				return failed(&rep, Failure, code)
+				return failed(&rep, true, code)
 			case programTemporary:
-				return failed(&rep, Deferral, code)
+				return failed(&rep, false, code)
 			}
 		}
 	}
 	fmt.Fprintf(&rep, "did %d+%d+%d\n", files, len(forwards), programs)
-	return &Response{Status: Success, Text: rep.String(), Forward: forwards, NewSender: newSender}
+	return &Response{Report: rep.String(), Forward: forwards, NewSender: newSender}
 }
 
 // failed is the result of a program that failed: its own output is the
 // report, as in qmail; a silent program gets a line saying how it ended.
-func failed(rep *report, status Status, code int) *Response {
+func failed(rep *report, permanent bool, code int) *Response {
 	if len(rep.b) == 0 {
-		fmt.Fprintf(rep, "Program exited %d. (#%d.0.0)", code, map[Status]int{Failure: 5, Deferral: 4}[status])
+		class := 4
+		if permanent {
+			class = 5
+		}
+		fmt.Fprintf(rep, "Program exited %d. (#%d.0.0)", code, class)
 	}
-	return &Response{Status: status, Text: rep.String()}
+	return &Response{Err: &outcome.Error{Permanent: permanent, Text: rep.String()}}
 }

@@ -113,7 +113,7 @@ func (h *Helper) deliver(req *Request) *Response {
 	at := strings.LastIndexByte(req.Recipient, '@')
 	if at == 0 {
 		// qmail-lspawn's trash address: nothing to do, and done.
-		return &Response{Status: Success, Text: "did 0+0+0"}
+		return &Response{Report: "did 0+0+0"}
 	}
 	id, err := h.Resolver.Resolve(req.Recipient)
 	if err != nil {

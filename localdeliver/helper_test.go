@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -28,10 +29,10 @@ func TestHelperWithoutRootDeliversOnlyAsItself(t *testing.T) {
 	}
 	h.pool.init(h)
 	resp := h.deliver(&Request{Recipient: "someone@example.org", Message: []byte("x\n")})
-	if resp.Status != Deferral || !strings.Contains(resp.Text, "Not running as root, so I deliver only as uid") {
+	if outcome.Of(resp.Err) != outcome.Deferred || !strings.Contains(outcome.Text(resp.Err), "Not running as root, so I deliver only as uid") {
 		t.Fatalf("another uid's address: %+v", resp)
 	}
-	if resp := h.deliver(&Request{Recipient: "@example.org"}); resp.Status != Success {
+	if resp := h.deliver(&Request{Recipient: "@example.org"}); resp.Err != nil {
 		t.Fatalf("trash address: %+v", resp)
 	}
 }

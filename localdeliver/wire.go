@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/gqmail/gqmail/internal/frame"
+	"github.com/gqmail/gqmail/internal/outcome"
 )
 
 // The daemon, the helper and the delivery children talk in frames
@@ -54,28 +55,25 @@ type Request struct {
 	Rest *os.File
 }
 
-// Status is a delivery's result class, as qmail-lspawn reports it.
-type Status byte
-
-const (
-	// Success: the message was delivered (K).
-	Success Status = 'K'
-	// Deferral: try again later (Z).
-	Deferral Status = 'Z'
-	// Failure: permanent, bounce (D).
-	Failure Status = 'D'
-)
-
-// Response is the result of one delivery.
+// Response is the result of one delivery, as internal/outcome says
+// results are: a nil Err is a delivery, with Report its success text
+// ("did 1+0+1"); otherwise Err is a temporary or permanent failure with
+// qmail's text.
 type Response struct {
-	Status Status
-	// Text is the report: "did 0+0+1" style on success, the reason
-	// otherwise.
-	Text string
+	Report string
+	Err    error
 	// Forward lists addresses the delivery forwarded the message to, and
 	// NewSender the envelope sender for those copies.
 	Forward   []string
 	NewSender string
+}
+
+// text is what goes on the wire beside the letter.
+func (r *Response) text() string {
+	if r.Err != nil {
+		return outcome.Text(r.Err)
+	}
+	return r.Report
 }
 
 // versionError is a frame whose tag this side does not speak.
@@ -123,7 +121,7 @@ func decodeRequest(fields [][]byte) ([]byte, *Request, error) {
 }
 
 func encodeResult(tok []byte, r *Response) [][]byte {
-	fields := [][]byte{[]byte(tagResult), tok, {byte(r.Status)}, []byte(r.Text), []byte(r.NewSender)}
+	fields := [][]byte{[]byte(tagResult), tok, {outcome.Letter(r.Err)}, []byte(r.text()), []byte(r.NewSender)}
 	for _, f := range r.Forward {
 		fields = append(fields, []byte(f))
 	}
@@ -138,11 +136,13 @@ func decodeResult(fields [][]byte) ([]byte, *Response, error) {
 	if len(f[1]) != 1 {
 		return nil, nil, fmt.Errorf("%w: status of %d bytes", frame.ErrMalformed, len(f[1]))
 	}
-	r := &Response{Status: Status(f[1][0]), Text: string(f[2]), NewSender: string(f[3])}
-	switch r.Status {
-	case Success, Deferral, Failure:
-	default:
+	err, ok := outcome.FromLetter(f[1][0], string(f[2]))
+	if !ok {
 		return nil, nil, fmt.Errorf("%w: unknown delivery status %q", frame.ErrMalformed, f[1][0])
+	}
+	r := &Response{Err: err, NewSender: string(f[3])}
+	if err == nil {
+		r.Report = string(f[2])
 	}
 	for _, a := range f[4:] {
 		r.Forward = append(r.Forward, string(a))

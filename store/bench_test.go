@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/gqmail/gqmail/internal/outcome"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -74,7 +75,7 @@ func acceptDeliverOnce(ctx context.Context, db *DB, layout, bodies string, body 
 	} else if got, err := os.ReadFile(file); err != nil || len(got) != len(body) {
 		return fmt.Errorf("body %s: %d bytes, %v", file, len(got), err)
 	}
-	if _, err := db.Record(ctx, Result{Ref: Ref{id, 0}, State: Delivered, Text: "did 0+0+1/"}, nil); err != nil {
+	if _, err := db.Record(ctx, Result{Ref: Ref{id, 0}, Outcome: outcome.Delivered, Text: "did 0+0+1/"}, nil); err != nil {
 		return err
 	}
 	if file != "" {

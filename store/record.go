@@ -9,13 +9,16 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/gqmail/gqmail/internal/outcome"
 )
 
 // Result is the outcome of one delivery attempt of one recipient.
 type Result struct {
 	Ref
-	// State is Pending for a deferral, Delivered or Failed for an end.
-	State State
+	// Outcome is the attempt's class (internal/outcome): Delivered and
+	// Failed end the recipient, Deferred leaves it pending until Next.
+	Outcome outcome.Class
 	// Text is the delivery's report, kept as the recipient's last text.
 	Text string
 	// Next is the time of the next attempt after a deferral.
@@ -23,6 +26,19 @@ type Result struct {
 	// Enqueue holds messages the delivery produced (forwards), queued in
 	// the same transaction that records the result.
 	Enqueue []*NewMessage
+}
+
+// stateOf is where an attempt's outcome leaves its recipient.
+func stateOf(c outcome.Class) (State, bool) {
+	switch c {
+	case outcome.Delivered:
+		return Delivered, true
+	case outcome.Deferred:
+		return Pending, true
+	case outcome.Failed:
+		return Failed, true
+	}
+	return 0, false
 }
 
 // Finisher is called inside the transaction that ends the last pending
@@ -70,10 +86,8 @@ func (db *DB) Record(ctx context.Context, r Result, finish Finisher) (Recorded, 
 }
 
 func (db *DB) record(ctx context.Context, r Result, finish Finisher) (Recorded, error) {
-	switch r.State {
-	case Pending, Delivered, Failed:
-	default:
-		return Recorded{}, fmt.Errorf("record %v: invalid state %v", r.Ref, r.State)
+	if _, ok := stateOf(r.Outcome); !ok {
+		return Recorded{}, fmt.Errorf("record %v: invalid outcome %v", r.Ref, r.Outcome)
 	}
 	enqueue, err := db.prepare(r.Enqueue)
 	if err != nil {
@@ -109,8 +123,8 @@ func (db *DB) recordTx(tx *bolt.Tx, r Result, enqueue []prepared, finish Finishe
 	}
 	st.Attempts++
 	st.LastText = r.Text
-	st.State = r.State
-	if r.State == Pending {
+	st.State, _ = stateOf(r.Outcome)
+	if st.State == Pending {
 		st.Next = r.Next
 		if err := due.Put(dueKey(st.Channel, st.Next, r.Ref), nil); err != nil {
 			return err
@@ -128,7 +142,7 @@ func (db *DB) recordTx(tx *bolt.Tx, r Result, enqueue []prepared, finish Finishe
 		}
 		out.Queued = append(out.Queued, id)
 	}
-	if r.State == Pending {
+	if st.State == Pending {
 		return nil
 	}
 

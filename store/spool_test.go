@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/gqmail/gqmail/internal/outcome"
 )
 
 func bodyFiles(t *testing.T, db *DB) []string {
@@ -87,7 +89,7 @@ func TestSpoolKeepsSmallBodiesInlineAndLargeOnesInFiles(t *testing.T) {
 		head = h
 		return nil, nil
 	}
-	if _, err := db.Record(ctx, Result{Ref: Ref{idLarge, 0}, State: Failed, Text: "no"}, finish); err != nil {
+	if _, err := db.Record(ctx, Result{Ref: Ref{idLarge, 0}, Outcome: outcome.Failed, Text: "no"}, finish); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(head, large[:InlineMax]) {
@@ -141,7 +143,7 @@ func TestRecordQueuesASpooledForward(t *testing.T) {
 	}
 	fwd := msg("a@b", "", "w@localhost")
 	fwd.Body, fwd.Spool = nil, spooled(db, append([]byte("Delivered-To: u@localhost\n"), large...))
-	rec, err := db.Record(ctx, Result{Ref: Ref{id, 0}, State: Delivered, Enqueue: []*NewMessage{fwd}}, nil)
+	rec, err := db.Record(ctx, Result{Ref: Ref{id, 0}, Outcome: outcome.Delivered, Enqueue: []*NewMessage{fwd}}, nil)
 	if err != nil || len(rec.Queued) != 1 {
 		t.Fatalf("Record = %+v, %v", rec, err)
 	}

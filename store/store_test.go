@@ -13,6 +13,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/internal/route"
 )
 
@@ -69,7 +70,7 @@ func TestDeferralMovesTheRecipientInTheDueIndex(t *testing.T) {
 	ctx := context.Background()
 	id, _ := db.Accept(ctx, msg("a@b", "x\n", "u@localhost"))
 	next := time.Now().Add(100 * time.Second)
-	rec, err := db.Record(ctx, Result{Ref: Ref{id, 0}, State: Pending, Text: "Unable to chdir to maildir. (#4.2.1)", Next: next}, nil)
+	rec, err := db.Record(ctx, Result{Ref: Ref{id, 0}, Outcome: outcome.Deferred, Text: "Unable to chdir to maildir. (#4.2.1)", Next: next}, nil)
 	if err != nil || rec.Finished {
 		t.Fatalf("Record = %+v, %v", rec, err)
 	}
@@ -102,11 +103,11 @@ func TestLastRecipientFinishesTheMessageAndQueuesItsBounce(t *testing.T) {
 		}
 		return []*NewMessage{msg("", "bounce\n", env.Sender+"x")}, nil
 	}
-	rec, err := db.Record(ctx, Result{Ref: Ref{id, 0}, State: Delivered, Text: "did 1+0+0"}, finish)
+	rec, err := db.Record(ctx, Result{Ref: Ref{id, 0}, Outcome: outcome.Delivered, Text: "did 1+0+0"}, finish)
 	if err != nil || rec.Finished || len(rec.Queued) != 0 {
 		t.Fatalf("first Record = %+v, %v", rec, err)
 	}
-	rec, err = db.Record(ctx, Result{Ref: Ref{id, 1}, State: Failed, Text: "Sorry, no mailbox here by that name. (#5.1.1)"}, finish)
+	rec, err = db.Record(ctx, Result{Ref: Ref{id, 1}, Outcome: outcome.Failed, Text: "Sorry, no mailbox here by that name. (#5.1.1)"}, finish)
 	if err != nil || !rec.Finished || len(rec.Queued) != 1 {
 		t.Fatalf("last Record = %+v, %v", rec, err)
 	}
@@ -120,7 +121,7 @@ func TestLastRecipientFinishesTheMessageAndQueuesItsBounce(t *testing.T) {
 	if msgs != 1 || pending != 1 {
 		t.Fatalf("after finishing: %d messages, %d pending; want only the bounce", msgs, pending)
 	}
-	if _, err := db.Record(ctx, Result{Ref: Ref{id, 1}, State: Delivered}, nil); err == nil {
+	if _, err := db.Record(ctx, Result{Ref: Ref{id, 1}, Outcome: outcome.Delivered}, nil); err == nil {
 		t.Fatal("recording a finished recipient again succeeded")
 	}
 }
@@ -130,7 +131,7 @@ func TestForwardIsQueuedWithTheResult(t *testing.T) {
 	ctx := context.Background()
 	id, _ := db.Accept(ctx, msg("a@b", "x\n", "u@localhost"))
 	fwd := msg("a@b", "Delivered-To: u@localhost\nx\n", "w@localhost")
-	rec, err := db.Record(ctx, Result{Ref: Ref{id, 0}, State: Delivered, Enqueue: []*NewMessage{fwd}}, nil)
+	rec, err := db.Record(ctx, Result{Ref: Ref{id, 0}, Outcome: outcome.Delivered, Enqueue: []*NewMessage{fwd}}, nil)
 	if err != nil || !rec.Finished || len(rec.Queued) != 1 {
 		t.Fatalf("Record = %+v, %v", rec, err)
 	}
@@ -147,7 +148,7 @@ func TestFailingFinisherRollsBackTheResult(t *testing.T) {
 	boom := func(*Envelope, []RecipientState, []byte) ([]*NewMessage, error) {
 		return nil, fmt.Errorf("boom")
 	}
-	if _, err := db.Record(ctx, Result{Ref: Ref{id, 0}, State: Failed}, boom); err == nil {
+	if _, err := db.Record(ctx, Result{Ref: Ref{id, 0}, Outcome: outcome.Failed}, boom); err == nil {
 		t.Fatal("Record with a failing finisher succeeded")
 	}
 	rs, err := db.Recipients(id)
@@ -182,7 +183,7 @@ func TestMakeAllDueBringsDeferredRecipientsForward(t *testing.T) {
 	later := time.Now().Add(time.Hour)
 	for _, id := range ids {
 		for i := range uint32(2) {
-			if _, err := db.Record(ctx, Result{Ref: Ref{id, i}, State: Pending, Next: later}, nil); err != nil {
+			if _, err := db.Record(ctx, Result{Ref: Ref{id, i}, Outcome: outcome.Deferred, Next: later}, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -40,7 +40,7 @@ func (m *mailboxes) Deliver(_ context.Context, job store.Job, msg *store.Body) e
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.got[job.Recipient.Deliver] = append(m.got[job.Recipient.Deliver], string(body))
-	return engine.Result{Status: engine.Success, Text: "did 1+0+0"}
+	return engine.Result{Report: "did 1+0+0"}
 }
 
 func (m *mailboxes) of(rcpt string) []string {

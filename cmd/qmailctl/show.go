@@ -81,10 +81,7 @@ func (a *app) usersShow(out io.Writer, address string) error {
 }
 
 func verdict(err error) string {
-	if outcome.IsPermanent(err) {
-		return "failure: " + outcome.Text(err)
-	}
-	return "deferral: " + outcome.Text(err)
+	return outcome.Of(err).String() + ": " + outcome.Text(err)
 }
 
 // loadConfig reads qmail.toml, or takes the defaults for a root that has

@@ -120,14 +120,14 @@ func (s *Submission) Commit(_ context.Context, msg *store.NewMessage) (store.Msg
 		return 0, outcome.Temporary("Lost the connection to the gqmail daemon before it answered; the message may have been queued. (#4.3.0)")
 	}
 	id, _ := frame.GetU64(resp[3])
-	switch resp[1][0] {
-	case 'K':
-		return store.MsgID(id), nil
-	case 'D':
-		return 0, outcome.Permanent("%s", resp[2])
-	default:
-		return 0, outcome.Temporary("%s", resp[2])
+	err, ok := outcome.FromLetter(resp[1][0], string(resp[2]))
+	if !ok {
+		return 0, outcome.Temporary("The gqmail daemon gave an answer I do not know (%q); the message may have been queued. (#4.3.0)", resp[1])
 	}
+	if err != nil {
+		return 0, err
+	}
+	return store.MsgID(id), nil
 }
 
 // Abort throws the message away.

@@ -13,11 +13,12 @@
 //	client  "data" bytes                      (any number, each at most 64 KiB)
 //	client  "rcpt" address...                 (any number, each frame at most 1 MiB)
 //	client  "commit" sender origin-kind remote-ip helo
-//	server  "result/2" status text message-id(8)
+//	server  "result/2" letter text message-id(8)
 //
 // or, instead of "commit", "abort", which throws the message away and is
-// not answered. status is "K" (queued; the accept transaction is on disk),
-// "Z" (temporary failure, try again) or "D" (permanent failure). The
+// not answered. letter is internal/outcome's: "K" (queued; the accept
+// transaction is on disk), "Z" (temporary failure, try again) or "D"
+// (permanent failure). The
 // message is written to disk as its data frames arrive (store.Spool), so
 // what a submitter can make the daemon hold in memory is one frame.
 //
@@ -56,6 +57,7 @@ import (
 	"time"
 
 	"github.com/gqmail/gqmail/internal/frame"
+	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/store"
 )
@@ -164,7 +166,7 @@ func (s *Server) Serve(l *net.UnixListener) error {
 		if why := s.enter(c, int(cred.Uid), slices.Contains(s.TrustedUIDs, int(cred.Uid))); why != "" {
 			s.wg.Go(func() {
 				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				frame.Write(bufio.NewWriter(c), []byte(tagResult), []byte("Z"), []byte(why), frame.U64(0))
+				answer{err: outcome.Temporary("%s", why)}.write(bufio.NewWriter(c))
 				c.Close()
 			})
 			continue
@@ -267,26 +269,41 @@ func (s *Server) serveConn(c *net.UnixConn, cred *syscall.Ucred) error {
 			return nil // the submitter went away; nothing was accepted
 		}
 		if len(f) == 0 || string(f[0]) != tagSubmit {
-			frame.Write(w, []byte(tagResult), []byte("D"), []byte("Unknown submission protocol; this daemon speaks "+tagSubmit+". (#5.3.5)"), frame.U64(0))
+			answer{err: outcome.Permanent("Unknown submission protocol; this daemon speaks %s. (#5.3.5)", tagSubmit)}.write(w)
 			return nil
 		}
-		status, text, id, err := s.submission(read, cred)
+		a, err := s.submission(read, cred)
 		if err != nil {
 			return err
 		}
-		if status == "" {
-			continue // aborted
+		if a.aborted {
+			continue
 		}
-		if err := frame.Write(w, []byte(tagResult), []byte(status), []byte(text), frame.U64(uint64(id))); err != nil {
+		if err := a.write(w); err != nil {
 			return fmt.Errorf("answering uid %d: %w", cred.Uid, err)
 		}
 	}
 }
 
+// answer is the reply to a submission: a nil err means queued as id.
+type answer struct {
+	text    string
+	id      store.MsgID
+	err     error
+	aborted bool // the client aborted: no reply
+}
+
+func (a answer) write(w *bufio.Writer) error {
+	text := a.text
+	if a.err != nil {
+		text = outcome.Text(a.err)
+	}
+	return frame.Write(w, []byte(tagResult), []byte{outcome.Letter(a.err)}, []byte(text), frame.U64(uint64(a.id)))
+}
+
 // submission reads one message's data frames into a spool, then its
-// commit or abort. An empty status means the client aborted; an error
-// means the connection is broken.
-func (s *Server) submission(read func() ([][]byte, error), cred *syscall.Ucred) (string, string, store.MsgID, error) {
+// commit or abort. An error means the connection is broken.
+func (s *Server) submission(read func() ([][]byte, error), cred *syscall.Ucred) (answer, error) {
 	uid := int(cred.Uid)
 	trusted := slices.Contains(s.TrustedUIDs, uid)
 	sp := s.Queue.NewSpool()
@@ -304,15 +321,15 @@ func (s *Server) submission(read func() ([][]byte, error), cred *syscall.Ucred) 
 	for {
 		f, err := read()
 		if err != nil {
-			return "", "", 0, fmt.Errorf("uid %d went away in the middle of a message: %w", uid, err)
+			return answer{}, fmt.Errorf("uid %d went away in the middle of a message: %w", uid, err)
 		}
 		if len(f) == 0 {
-			return "", "", 0, fmt.Errorf("uid %d sent an empty frame", uid)
+			return answer{}, fmt.Errorf("uid %d sent an empty frame", uid)
 		}
 		switch string(f[0]) {
 		case tagData:
 			if len(f) != 2 {
-				return "", "", 0, fmt.Errorf("uid %d sent a malformed data frame", uid)
+				return answer{}, fmt.Errorf("uid %d sent a malformed data frame", uid)
 			}
 			if tooBig {
 				continue
@@ -326,20 +343,19 @@ func (s *Server) submission(read func() ([][]byte, error), cred *syscall.Ucred) 
 			for _, a := range f[1:] {
 				rcptBytes += len(a)
 				if rcptBytes > maxRecipientBytes {
-					return "", "", 0, fmt.Errorf("uid %d sent more than %d bytes of recipients", uid, maxRecipientBytes)
+					return answer{}, fmt.Errorf("uid %d sent more than %d bytes of recipients", uid, maxRecipientBytes)
 				}
 				rcpts = append(rcpts, string(a))
 			}
 		case tagAbort:
-			return "", "", 0, nil
+			return answer{aborted: true}, nil
 		case tagCommit:
 			if tooBig {
-				return "D", "Sorry, that message size exceeds my databytes limit. (#5.3.4)", 0, nil
+				return answer{err: outcome.Permanent("Sorry, that message size exceeds my databytes limit. (#5.3.4)")}, nil
 			}
-			status, text, id := s.commit(f[1:], rcpts, sp, uid, trusted)
-			return status, text, id, nil
+			return s.commit(f[1:], rcpts, sp, uid, trusted), nil
 		default:
-			return "", "", 0, fmt.Errorf("uid %d sent a %q frame inside a message", uid, f[0])
+			return answer{}, fmt.Errorf("uid %d sent a %q frame inside a message", uid, f[0])
 		}
 	}
 }
@@ -360,9 +376,10 @@ func headroom(trusted bool) int64 {
 
 // commit queues the spooled message with the envelope in f (sender,
 // origin kind, remote ip, helo) and rcpts.
-func (s *Server) commit(f [][]byte, rcpts []string, sp *store.Spool, uid int, trusted bool) (string, string, store.MsgID) {
+func (s *Server) commit(f [][]byte, rcpts []string, sp *store.Spool, uid int, trusted bool) answer {
+	refuse := func(text string) answer { return answer{err: outcome.Permanent("%s", text)} }
 	if len(f) != 4 {
-		return "D", "Malformed submission. (#5.3.5)", 0
+		return refuse("Malformed submission. (#5.3.5)")
 	}
 	msg := &store.NewMessage{Sender: string(f[0]), Spool: sp}
 	if string(f[1]) == "smtp" && trusted {
@@ -371,14 +388,14 @@ func (s *Server) commit(f [][]byte, rcpts []string, sp *store.Spool, uid int, tr
 		msg.Origin = store.Origin{Kind: "local", UID: uid}
 	}
 	if !goodAddress(msg.Sender) {
-		return "D", "Sorry, the envelope sender contains a CR, LF or NUL, or is 900 bytes or longer. (#5.1.7)", 0
+		return refuse("Sorry, the envelope sender contains a CR, LF or NUL, or is 900 bytes or longer. (#5.1.7)")
 	}
 	if len(rcpts) == 0 {
-		return "D", "Sorry, a message needs at least one recipient. (#5.1.3)", 0
+		return refuse("Sorry, a message needs at least one recipient. (#5.1.3)")
 	}
 	for _, rc := range rcpts {
 		if !goodAddress(rc) {
-			return "D", "Sorry, a recipient contains a CR, LF or NUL, or is 900 bytes or longer. (#5.1.3)", 0
+			return refuse("Sorry, a recipient contains a CR, LF or NUL, or is 900 bytes or longer. (#5.1.3)")
 		}
 		msg.Recipients = append(msg.Recipients, rc)
 	}
@@ -386,8 +403,8 @@ func (s *Server) commit(f [][]byte, rcpts []string, sp *store.Spool, uid int, tr
 	id, err := s.Queue.Accept(context.Background(), msg)
 	if err != nil {
 		s.Log.Warning("submission socket: unable to queue message from uid %d: %v", uid, err)
-		return "Z", "qq write error or disk full (#4.3.0)", 0
+		return answer{err: outcome.Temporary("qq write error or disk full (#4.3.0)")}
 	}
 	s.Log.Queued(uint64(id), size, msg.Sender, uid)
-	return "K", fmt.Sprintf("ok %d qp %d", time.Now().Unix(), id), id
+	return answer{text: fmt.Sprintf("ok %d qp %d", time.Now().Unix(), id), id: id}
 }

@@ -43,3 +43,26 @@ func TestCauseIsReachable(t *testing.T) {
 		t.Fatalf("nil must not be permanent")
 	}
 }
+
+// The letters go out and come back as the same class and text.
+func TestLettersRoundTrip(t *testing.T) {
+	for _, err := range []error{nil, Temporary("later. (#4.3.0)"), Permanent("no. (#5.1.1)"), errors.New("plain errors are deferrals")} {
+		back, ok := FromLetter(Letter(err), textOf(err))
+		if !ok || Of(back) != Of(err) || (err != nil && Text(back) != Text(err)) {
+			t.Errorf("%v: letter %c came back as %v (%v)", err, Letter(err), back, ok)
+		}
+	}
+	if _, ok := FromLetter('X', ""); ok {
+		t.Error("an unknown letter was taken")
+	}
+	if Of(nil).String() != "success" || Of(Temporary("x")).String() != "deferral" || Of(Permanent("x")).String() != "failure" {
+		t.Error("classes do not name qmail-send's log words")
+	}
+}
+
+func textOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	return Text(err)
+}
