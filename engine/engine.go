@@ -16,16 +16,17 @@
 // for a failed double bounce). If a result cannot be recorded the
 // recipient stays pending and is retried: delivery is at least once.
 //
-// When it starts, the engine makes everything pending due at once. When
-// its context ends it starts nothing new and waits for the deliveries
-// under way, for at most ShutdownGrace; those still running then are
-// abandoned and stay pending.
+// The schedule is the queue's due index: each pending recipient's next
+// attempt time is stored with it, so a restart keeps it, as qmail-send
+// keeps it in its channel files' times; SIGALRM (store.MakeAllDue) makes
+// everything due now. When its context ends the engine starts nothing new
+// and waits for the deliveries under way, for at most ShutdownGrace;
+// those still running then are abandoned and stay pending.
 package engine
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -58,6 +59,9 @@ type Engine struct {
 	// GroupDeliverer. qmail sends one recipient per transaction; this is
 	// off unless qmail.toml turns it on.
 	GroupRemote bool
+	// Passed, when set, is called after each scheduling pass with the
+	// time the pass used: tests wait for it instead of sleeping.
+	Passed func(now time.Time)
 
 	seq      atomic.Uint64
 	kickOnce sync.Once
@@ -88,11 +92,6 @@ const maxWait = 5 * time.Second
 // waits after trouble writing its queue.
 const recordRetryPause = 10 * time.Second
 
-type finished struct {
-	ch   route.Channel
-	refs []store.Ref
-}
-
 // maxGroup bounds the recipients of one grouped remote delivery.
 const maxGroup = 100
 
@@ -112,158 +111,62 @@ func (e *Engine) limit(ch route.Channel) int {
 
 // Run schedules deliveries until ctx ends, then waits for the deliveries
 // under way (see ShutdownGrace). It returns early only if the queue
-// database fails.
+// database fails. Each recipient keeps the next attempt time stored with
+// it: a restart neither tries early a host that asked to wait nor delays
+// anything already due.
 func (e *Engine) Run(ctx context.Context) error {
 	e.bouncer = Bouncer{Controls: e.Controls, Now: e.now}
-	// A failure here (a full disk) only delays the retries: deliveries
-	// go on and may free the space.
-	if n, err := e.DB.MakeAllDue(ctx, e.now()); err != nil {
-		e.Log.Warning("unable to make the queue due at start: %v; retries keep their schedule", err)
-	} else if n > 0 {
-		e.Log.Info("queue: %d pending recipients made due at start", n)
-	}
-
-	deliveryCtx, abandon := context.WithCancel(context.Background())
-	defer abandon()
-	var wg sync.WaitGroup
-	done := make(chan finished, 64)
-	inflight := map[store.Ref]bool{}
-	running := map[route.Channel]int{}
-	skip := func(r store.Ref) bool { return inflight[r] }
-	channels := []route.Channel{route.Local, route.Remote}
-	reap := func(f finished) {
-		for _, r := range f.refs {
-			delete(inflight, r)
-		}
-		running[f.ch]--
-	}
-	// The limits are read once per pass: each read stats a control file.
-	limits := map[route.Channel]int{}
-	readLimits := func() {
-		for _, ch := range channels {
-			limits[ch] = e.limit(ch)
-		}
-	}
-	status := func(exiting bool) {
-		e.Log.Status(running[route.Local], limits[route.Local], running[route.Remote], limits[route.Remote], exiting)
-	}
-
-	var runErr error
-	for runErr == nil {
-		started := false
-		readLimits()
-		for _, ch := range channels {
-			free := limits[ch] - running[ch]
-			if free <= 0 {
-				continue
-			}
-			d := e.deliverer(ch)
-			_, canGroup := d.(GroupDeliverer)
-			canGroup = canGroup && ch == route.Remote && e.GroupRemote
-			fetch := free
-			if canGroup {
-				fetch = free + maxGroup
-			}
-			jobs, err := e.DB.Due(ch, e.now(), fetch, skip)
-			if err != nil {
-				runErr = fmt.Errorf("engine: finding due %v deliveries: %w", ch, err)
-				break
-			}
-			groups := [][]store.Job{}
-			if canGroup {
-				groups = groupJobs(jobs, free)
-			} else {
-				for _, j := range jobs {
-					groups = append(groups, []store.Job{j})
-				}
-			}
-			for _, group := range groups {
-				refs := make([]store.Ref, len(group))
-				for i, j := range group {
-					inflight[j.Ref] = true
-					refs[i] = j.Ref
-				}
-				running[ch]++
-				started = true
-				wg.Go(func() {
-					e.deliver(deliveryCtx, d, group)
-					done <- finished{ch, refs}
-				})
-			}
-		}
-		if runErr != nil {
-			break
-		}
-		if started {
-			status(false)
-		}
-
-		wait := maxWait
-		now := e.now()
-		for _, ch := range channels {
-			if limits[ch]-running[ch] <= 0 {
-				continue
-			}
-			next, ok, err := e.DB.NextDue(ch, skip)
-			if err != nil {
-				runErr = fmt.Errorf("engine: finding next %v delivery: %w", ch, err)
-				break
-			}
-			if ok {
-				wait = min(wait, max(next.Sub(now), 0))
-			}
-		}
-		if runErr != nil {
-			break
-		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			runErr = ctx.Err()
-		case <-e.DB.Accepted():
-		case <-e.kicks():
-		case f := <-done:
-			reap(f)
-			for drained := false; !drained; {
-				select {
-				case f := <-done:
-					reap(f)
-				default:
-					drained = true
-				}
-			}
-			status(false)
-		case <-timer.C:
-		}
-		timer.Stop()
-	}
-
-	// Stop: start nothing new, let the deliveries under way finish.
-	readLimits()
-	status(true)
+	s := newScheduler(e)
+	runErr := e.loop(ctx, s)
+	s.readLimits()
+	s.status(true)
 	grace := e.ShutdownGrace
 	if grace == 0 {
 		grace = 30 * time.Second
 	}
-	deadline := time.NewTimer(grace)
-	defer deadline.Stop()
-	for running[route.Local]+running[route.Remote] > 0 {
-		select {
-		case f := <-done:
-			reap(f)
-		case <-deadline.C:
-			e.Log.Warning("abandoning %d deliveries under way; they stay in the queue", running[route.Local]+running[route.Remote])
-			abandon()
-			deadline.Reset(time.Hour)
-		}
-	}
-	wg.Wait()
+	s.drain(grace)
 	e.Log.Info("status: exiting")
 	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded) {
 		return nil
 	}
 	return runErr
+}
+
+// loop runs passes until ctx ends or the queue fails: fill, then sleep
+// until the next recipient falls due, a message arrives, a delivery ends
+// or someone kicks.
+func (e *Engine) loop(ctx context.Context, s *scheduler) error {
+	for {
+		s.readLimits()
+		now := e.now()
+		started, err := s.fill(now)
+		if err != nil {
+			return err
+		}
+		if started {
+			s.status(false)
+		}
+		if e.Passed != nil {
+			e.Passed(now)
+		}
+		wait, err := s.nextWake(now)
+		if err != nil {
+			return err
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-e.DB.Accepted():
+		case <-e.kicks():
+		case f := <-s.done:
+			s.reap(f)
+			s.status(false)
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
 }
 
 func (e *Engine) deliverer(ch route.Channel) Deliverer {

@@ -84,6 +84,7 @@ type clock struct {
 
 func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func (c *clock) set(t time.Time)     { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 type rig struct {
 	eng           *Engine
@@ -94,6 +95,9 @@ type rig struct {
 	logMu         *sync.Mutex
 	cancel        func()
 	done          chan error
+	// lastPass is the clock time of the engine's latest scheduling pass.
+	passMu   sync.Mutex
+	lastPass time.Time
 }
 
 type lockedWriter struct {
@@ -132,9 +136,28 @@ func newRig(t *testing.T, controls map[string]string) *rig {
 		Log:           qlog.New(lockedWriter{r.logMu, r.log}, "plain"),
 		Now:           r.clock.now,
 		ShutdownGrace: time.Second,
+		Passed: func(now time.Time) {
+			r.passMu.Lock()
+			r.lastPass = now
+			r.passMu.Unlock()
+		},
 	}
 	t.Cleanup(func() { r.stop(); db.Close() })
 	return r
+}
+
+// passAt waits until the engine has made a scheduling pass at the clock's
+// time or later: whatever was due then has been started, and what was not
+// started was not due. It is the event negative checks wait for.
+func (r *rig) passAt(t *testing.T) {
+	t.Helper()
+	at := r.clock.now()
+	eventually(t, "a scheduling pass at "+at.Format(time.TimeOnly), func() bool {
+		r.eng.Kick()
+		r.passMu.Lock()
+		defer r.passMu.Unlock()
+		return !r.lastPass.Before(at)
+	})
 }
 
 func (r *rig) start() {
@@ -184,21 +207,31 @@ func (r *rig) empty() bool {
 
 func TestDeferralIsRetriedOnTheSchedule(t *testing.T) {
 	r := newRig(t, nil)
-	r.local.answers["u@localhost"] = []Result{{Err: outcome.Temporary("Unable to chdir to maildir. (#4.2.1)")}, {Report: "did 1+0+0"}}
+	deferred := Result{Err: outcome.Temporary("Unable to chdir to maildir. (#4.2.1)")}
+	r.local.answers["u@localhost"] = []Result{deferred, deferred, deferred, {Report: "did 1+0+0"}}
 	r.queue(t, "s@example.org", "x\n", "u@localhost")
 	r.start()
 	eventually(t, "the first attempt", func() bool { return len(r.local.tries("u@localhost")) == 1 })
 	eventually(t, "the deferral to be logged", func() bool { return strings.Contains(r.logText(), "deferral: Unable_to_chdir") })
 
-	r.clock.add(99 * time.Second)
-	r.eng.Kick()
-	time.Sleep(50 * time.Millisecond)
-	if n := len(r.local.tries("u@localhost")); n != 1 {
-		t.Fatalf("retried after 99 s: %d attempts (local retries come at 100 s)", n)
+	// qmail-send's local schedule from the message's birth: 100 s,
+	// 400 s, 900 s. Each retry comes at its time and not a second before.
+	born := r.clock.now()
+	for i, at := range []time.Duration{100 * time.Second, 400 * time.Second, 900 * time.Second} {
+		r.clock.set(born.Add(at - time.Second))
+		r.passAt(t)
+		if n := len(r.local.tries("u@localhost")); n != i+1 {
+			t.Fatalf("%d attempts %v after birth, want %d: retry %d comes at %v", n, at-time.Second, i+1, i+1, at)
+		}
+		r.clock.set(born.Add(at))
+		r.passAt(t)
+		eventually(t, fmt.Sprintf("retry %d at %v", i+1, at), func() bool { return len(r.local.tries("u@localhost")) == i+2 })
+		if i < 2 {
+			eventually(t, "the deferral to be recorded", func() bool {
+				return strings.Count(r.logText(), "deferral: Unable_to_chdir") == i+2
+			})
+		}
 	}
-	r.clock.add(2 * time.Second)
-	r.eng.Kick()
-	eventually(t, "the retry", func() bool { return len(r.local.tries("u@localhost")) == 2 })
 	eventually(t, "the message to leave the queue", r.empty)
 	eventually(t, "the end msg line", func() bool { return strings.Contains(r.logText(), "end msg") })
 }
@@ -288,7 +321,8 @@ func TestConcurrencyLocalBoundsDeliveries(t *testing.T) {
 	}
 	r.start()
 	eventually(t, "three deliveries under way", func() bool { r.local.mu.Lock(); defer r.local.mu.Unlock(); return r.local.running == 3 })
-	time.Sleep(50 * time.Millisecond)
+	// A pass with three places taken starts nothing more.
+	r.passAt(t)
 	for range 10 {
 		r.local.hold <- struct{}{}
 	}
@@ -305,7 +339,7 @@ func TestConcurrencyZeroHoldsTheChannel(t *testing.T) {
 	r.queue(t, "s@example.org", "x\n", "x@far.example", "u@localhost")
 	r.start()
 	eventually(t, "the local recipient", func() bool { return len(r.local.tries("u@localhost")) == 1 })
-	time.Sleep(50 * time.Millisecond)
+	r.passAt(t)
 	r.stop()
 	if n := len(r.remote.tries("x@far.example")); n != 0 {
 		t.Fatalf("%d remote attempts with concurrencyremote 0", n)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,6 +92,8 @@ mx.slow.example. A 127.0.0.7
 	defer db.Close()
 	resolver, _ := remotedeliver.NewResolver([]string{dns.Addr})
 	local := &mailboxes{got: map[string][]string{}}
+	var passed atomic.Value // the clock time of the engine's latest pass
+	passed.Store(time.Time{})
 	log := &lockedBuffer{}
 	eng := &engine.Engine{
 		DB: db, Controls: ctl, Local: local,
@@ -98,6 +101,7 @@ mx.slow.example. A 127.0.0.7
 		Log:           qlog.New(log, "plain"),
 		Now:           clock.now,
 		ShutdownGrace: 5 * time.Second,
+		Passed:        func(now time.Time) { passed.Store(now) },
 	}
 	for _, rcpt := range []string{"u@soft.example", "u@slow.example"} {
 		m := &store.NewMessage{Sender: "tester@localhost", Body: []byte("Subject: to " + rcpt + "\n\nbody\n"), Recipients: []string{rcpt}}
@@ -122,8 +126,13 @@ mx.slow.example. A 127.0.0.7
 	soft.stop()
 	good := startSink(t, at("127.0.0.6"))
 	clock.add(399 * time.Second)
-	eng.Kick()
-	time.Sleep(200 * time.Millisecond)
+	// The event to wait for: a scheduling pass at 399 s, which started
+	// whatever was due then.
+	due := clock.now()
+	waitFor(t, "a scheduling pass at 399 s", 10*time.Second, func() bool {
+		eng.Kick()
+		return !passed.Load().(time.Time).Before(due)
+	})
 	if n := attempts("u@soft.example"); n != 1 {
 		t.Fatalf("%d attempts at 399 s; the second is due at 400 s", n)
 	}
