@@ -179,7 +179,7 @@ func (c *child) run(j *job) (*Response, error) {
 	_, resp, err := decodeResult(fields)
 	var v *versionError
 	if errors.As(err, &v) {
-		return nil, fmt.Errorf("%w: the delivery child speaks %q and this helper %q", errVersion, v.got, v.want)
+		return nil, fmt.Errorf("%w: the delivery child speaks %q and this helper %q", errVersion, v.got, tagJob)
 	}
 	return resp, err
 }

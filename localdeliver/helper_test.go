@@ -1,11 +1,13 @@
 package localdeliver
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/gqmail/gqmail/internal/frame"
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/store"
 )
@@ -34,5 +36,29 @@ func TestHelperWithoutRootDeliversOnlyAsItself(t *testing.T) {
 	}
 	if resp := h.deliver(&Request{Recipient: "@example.org"}); resp.Err != nil {
 		t.Fatalf("trash address: %+v", resp)
+	}
+}
+
+// A child that does not speak this helper's job frame says which one it
+// speaks, and the delivery is a deferral that names both versions.
+func TestChildOfAnotherVersionIsADeferralNamingBoth(t *testing.T) {
+	mine, theirs, err := frame.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake, err := frame.FileConn(theirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	go func() {
+		fake.Read()
+		fake.Write(nil, []byte(tagVersion), []byte("job/9"))
+	}()
+	c := &child{conn: mine, key: [2]int{4242, 4242}}
+	defer mine.Close()
+	_, err = c.run(&job{Message: []byte("x\n")})
+	if !errors.Is(err, errVersion) || !strings.Contains(err.Error(), `"job/9"`) || !strings.Contains(err.Error(), `"job/1"`) {
+		t.Fatalf("run = %v; want a version mismatch naming job/9 and job/1", err)
 	}
 }

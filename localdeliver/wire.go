@@ -8,24 +8,7 @@ import (
 	"github.com/gqmail/gqmail/internal/outcome"
 )
 
-// The daemon, the helper and the delivery children talk in frames
-// (internal/frame) over Unix sockets. Every frame starts with its tag:
-//
-//	daemon → helper   "deliver/1" token recipient sender message  [descriptor]
-//	helper → daemon   "result/1"  token status text newsender forward...
-//	helper → child    "job/1"     user home local dash ext domain sender defaultdelivery message  [descriptor]
-//	child → helper    "result/1"  ""    status text newsender forward...
-//	either way        "version"   the-tag-this-side-speaks
-//
-// token is 16 random bytes the daemon chose for the request; the helper
-// echoes it, and the daemon takes an answer only for a token it is waiting
-// for. status is one letter, as qmail-lspawn reports: K (delivered), Z
-// (deferred), D (failed). A frame may carry one descriptor: then the
-// message is the message field followed by the descriptor's contents (a
-// queued body too large to send inline). A side that gets a tag it does
-// not know answers "version" with the tag it speaks and hangs up, so that
-// an old helper and a new child (after an in-place upgrade) name both
-// versions instead of misreading each other's fields.
+// The frames' tags; the package doc lists every field.
 const (
 	tagDeliver = "deliver/1"
 	tagResult  = "result/1"

@@ -235,8 +235,14 @@ func startDaemon(t *testing.T, root, addr string, acct account) *daemon {
 // qmaild, from 3 up, as a careless supervisor would leave them.
 func startDaemonWith(t *testing.T, root, addr string, acct account, extra []*os.File) *daemon {
 	t.Helper()
+	return startDaemonFrom(t, bin("qmaild"), root, addr, acct, extra)
+}
+
+// startDaemonFrom is startDaemonWith, running the qmaild binary at exe.
+func startDaemonFrom(t *testing.T, exe, root, addr string, acct account, extra []*os.File) *daemon {
+	t.Helper()
 	d := &daemon{t: t, root: root, addr: addr, acct: acct, log: &syncBuffer{}, done: make(chan struct{})}
-	d.cmd = command(acct, bin("qmaild"), "--root", root)
+	d.cmd = command(acct, exe, "--root", root)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	d.cmd.ExtraFiles = extra
 	if err := d.cmd.Start(); err != nil {

@@ -40,10 +40,16 @@ func runHelper(args []string) error {
 	// closes the socket, after the deliveries under way.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	log := qlog.New(os.Stderr, *logFormat)
-	exe, err := os.Executable()
+	// Delivery children run this very binary, whatever is at its path
+	// now: after an in-place upgrade a new child would meet this old
+	// helper. The helper holds its own executable open and starts each
+	// child from that descriptor (close-on-exec: execve opens the file
+	// before it closes the descriptor).
+	exe, err := os.Open("/proc/self/exe")
 	if err != nil {
-		return fmt.Errorf("helper: cannot find my own binary: %w", err)
+		return fmt.Errorf("helper: cannot open my own binary: %w", err)
 	}
+	defer exe.Close()
 	conn, err := frame.FileConn(os.NewFile(helperFD, "helper-socket"))
 	if err != nil {
 		return fmt.Errorf("helper: the socket to the daemon on descriptor %d: %w", helperFD, err)
@@ -54,7 +60,7 @@ func runHelper(args []string) error {
 	h := &localdeliver.Helper{
 		Resolver:        &localdeliver.Resolver{Assign: assign, AliasUser: *alias},
 		DefaultDelivery: *dd,
-		ChildCommand:    []string{exe, "deliver-child", "--program-timeout", programTimeout.String()},
+		ChildCommand:    []string{fmt.Sprintf("/proc/self/fd/%d", exe.Fd()), "deliver-child", "--program-timeout", programTimeout.String()},
 		SetCredentials:  os.Geteuid() == 0,
 		Warn:            func(format string, args ...any) { log.Warning(format, args...) },
 	}
