@@ -6,7 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gqmail/gqmail/internal/address"
 	"github.com/gqmail/gqmail/internal/control"
+	"github.com/gqmail/gqmail/internal/date822"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -52,8 +54,8 @@ func (b *Bouncer) Bounce(env *store.Envelope, rcpts []store.RecipientState, head
 	}
 
 	var m strings.Builder
-	fmt.Fprintf(&m, "Received: (gqmail %d invoked for bounce); %s\n", env.ID, Date822(now))
-	fmt.Fprintf(&m, "Date: %s\n", Date822(now))
+	fmt.Fprintf(&m, "Received: (gqmail %d invoked for bounce); %s\n", env.ID, date822.Format(now))
+	fmt.Fprintf(&m, "Date: %s\n", date822.Format(now))
 	fmt.Fprintf(&m, "From: %s@%s\n", b.Controls.BounceFrom(), bounceHost)
 	fmt.Fprintf(&m, "To: %s\n", oneLine(to))
 	m.WriteString("Subject: failure notice\n\n")
@@ -116,14 +118,8 @@ func oneLine(addr string) string {
 
 // unVERP turns a VERP sender "pre@host-@[]" back into "pre@host".
 func unVERP(sender string) string {
-	if s, ok := strings.CutSuffix(sender, "-@[]"); ok {
+	if s, ok := strings.CutSuffix(sender, address.VERPSuffix); ok {
 		return s
 	}
 	return sender
-}
-
-// Date822 formats t as qmail's date822fmt: "26 Sep 1995 04:46:54 -0000",
-// in UTC, the day not zero-padded, no weekday.
-func Date822(t time.Time) string {
-	return t.UTC().Format("2 Jan 2006 15:04:05 -0000")
 }

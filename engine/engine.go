@@ -38,6 +38,7 @@ import (
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/internal/route"
+	"github.com/gqmail/gqmail/localdeliver/mailbox"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -277,7 +278,7 @@ func (e *Engine) record(ctx context.Context, n uint64, job store.Job, res Result
 func (e *Engine) forward(job store.Job, res Result, body *store.Body) (*store.NewMessage, error) {
 	fwd := &store.NewMessage{Sender: res.NewSender, Origin: store.Origin{Kind: "forward", UID: -1}}
 	fwd.Recipients = res.Forward
-	dt := "Delivered-To: " + strings.ReplaceAll(job.Recipient.Deliver, "\n", "_") + "\n"
+	dt := mailbox.DTLine(job.Recipient.Deliver)
 	if b, ok := body.Inline(); ok {
 		fwd.Body = append([]byte(dt), b...)
 		return fwd, nil
@@ -296,9 +297,9 @@ func (e *Engine) forward(job store.Job, res Result, body *store.Body) (*store.Ne
 }
 
 // groupJobs puts due jobs of the same message, sender and recipient domain
-// together, in the order of their first member, and returns at most max
+// together, in the order of their first member, and returns at most limit
 // groups of at most maxGroup jobs each.
-func groupJobs(jobs []store.Job, max int) [][]store.Job {
+func groupJobs(jobs []store.Job, limit int) [][]store.Job {
 	type key struct {
 		msg            store.MsgID
 		sender, domain string
@@ -307,7 +308,7 @@ func groupJobs(jobs []store.Job, max int) [][]store.Job {
 	var groups [][]store.Job
 	for _, j := range jobs {
 		k := key{j.Msg, j.Sender, address.Lower(j.Recipient.Deliver[strings.LastIndexByte(j.Recipient.Deliver, '@')+1:])}
-		if strings.HasSuffix(j.Sender, verpSuffix) {
+		if strings.HasSuffix(j.Sender, address.VERPSuffix) {
 			// Each recipient of a VERP message has its own sender.
 			k.domain = j.Recipient.Deliver
 		}
@@ -315,7 +316,7 @@ func groupJobs(jobs []store.Job, max int) [][]store.Job {
 			groups[i] = append(groups[i], j)
 			continue
 		}
-		if len(groups) == max {
+		if len(groups) == limit {
 			continue
 		}
 		index[k] = len(groups)

@@ -1,9 +1,10 @@
 package engine
 
 import (
-	"github.com/gqmail/gqmail/internal/route"
 	"testing"
 	"time"
+
+	"github.com/gqmail/gqmail/internal/route"
 )
 
 func TestRetryScheduleMatchesQmailSend(t *testing.T) {

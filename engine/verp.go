@@ -1,16 +1,17 @@
 package engine
 
-import "strings"
+import (
+	"strings"
 
-// verpSuffix marks a VERP sender: "pre@host-@[]".
-const verpSuffix = "-@[]"
+	"github.com/gqmail/gqmail/internal/address"
+)
 
 // ExpandVERP gives the envelope sender for one delivery, as qmail-send
 // does: a VERP sender "pre@host-@[]" delivering to "box@dom" becomes
 // "prebox=dom@host", so each recipient's bounce names it. Other senders,
 // and recipients without "@", leave the sender as it is.
 func ExpandVERP(sender, recipient string) string {
-	base, ok := strings.CutSuffix(sender, verpSuffix)
+	base, ok := strings.CutSuffix(sender, address.VERPSuffix)
 	if !ok {
 		return sender
 	}

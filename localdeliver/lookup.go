@@ -2,15 +2,14 @@ package localdeliver
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"os/user"
-	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/gqmail/gqmail/internal/address"
+	"github.com/gqmail/gqmail/internal/layout"
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/store"
 )
@@ -155,15 +154,11 @@ func (r *Resolver) getpw(id *Identity) error {
 }
 
 func ids(u *user.User) (uid, gid int, err error) {
-	uid, err = strconv.Atoi(u.Uid)
+	o, err := layout.OwnerOf(u)
 	if err != nil {
-		return 0, 0, fmt.Errorf("user %s has uid %q", u.Username, u.Uid)
+		return 0, 0, err
 	}
-	gid, err = strconv.Atoi(u.Gid)
-	if err != nil {
-		return 0, 0, fmt.Errorf("user %s has gid %q", u.Username, u.Gid)
-	}
-	return uid, gid, nil
+	return o.UID, o.GID, nil
 }
 
 func homeOwner(home string) (int, error) {

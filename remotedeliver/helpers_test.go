@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gqmail/gqmail/fixtures"
+
 	"github.com/gqmail/gqmail/fixtures/dnstest"
 	"github.com/gqmail/gqmail/internal/control"
 	"github.com/gqmail/gqmail/internal/outcome"
@@ -32,21 +34,6 @@ func defaultControls() map[string]string {
 
 // scratch returns an empty directory that is removed after the test,
 // unless the test failed: then it is kept and its path printed.
-func scratch(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "remotedeliver-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("scratch directory kept: %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
-	return dir
-}
 
 // controls returns a control directory holding the default files changed
 // by files.
@@ -60,7 +47,7 @@ func controls(t *testing.T, files map[string]string) *control.Dir {
 		}
 		all[name] = content
 	}
-	dir := scratch(t)
+	dir := fixtures.Scratch(t)
 	for name, content := range all {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content+"\n"), 0o644); err != nil {
 			t.Fatal(err)

@@ -11,8 +11,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gqmail/gqmail/internal/address"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/gqmail/gqmail/internal/address"
 )
 
 // The assignment table file (users/assign.db) holds the qmail-users table:
@@ -125,8 +126,14 @@ func WriteAssignTable(path string, entries []AssignEntry) error {
 		if err := meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, assignSchemaVersion)); err != nil {
 			return err
 		}
-		exact, _ := tx.CreateBucket(bucketExact)
-		prefix, _ := tx.CreateBucket(bucketPrefix)
+		exact, err := tx.CreateBucket(bucketExact)
+		if err != nil {
+			return err
+		}
+		prefix, err := tx.CreateBucket(bucketPrefix)
+		if err != nil {
+			return err
+		}
 		lines, err := tx.CreateBucket(bucketLines)
 		if err != nil {
 			return err
@@ -177,7 +184,7 @@ func WriteAssignTable(path string, entries []AssignEntry) error {
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("opening %s to fsync it: %w", dir, err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {

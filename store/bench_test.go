@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/gqmail/gqmail/internal/outcome"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+
+	"github.com/gqmail/gqmail/internal/outcome"
 )
 
 // BenchmarkAcceptDeliver measures the queue's share of the

@@ -4,8 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/gqmail/gqmail/internal/route"
 	"time"
+
+	"github.com/gqmail/gqmail/internal/route"
 )
 
 // Records are a format byte followed by fields encoded as varints and

@@ -10,17 +10,17 @@ import (
 	"github.com/gqmail/gqmail/internal/route"
 )
 
-// Due returns up to max pending recipients of channel ch whose next attempt
+// Due returns up to limit pending recipients of channel ch whose next attempt
 // is at or before now, earliest first, leaving out those for which skip
 // returns true (the engine skips the ones it is delivering already).
-func (db *DB) Due(ch route.Channel, now time.Time, max int, skip func(Ref) bool) ([]Job, error) {
+func (db *DB) Due(ch route.Channel, now time.Time, limit int, skip func(Ref) bool) ([]Job, error) {
 	var jobs []Job
 	err := db.view(func(tx *bolt.Tx) error {
 		jobs = jobs[:0]
 		msgs, rcpts := tx.Bucket(bucketMsgs), tx.Bucket(bucketRcpts)
 		c := tx.Bucket(bucketDue).Cursor()
 		envs := map[MsgID]*Envelope{}
-		for k, _ := c.Seek([]byte{byte(ch)}); k != nil && len(jobs) < max; k, _ = c.Next() {
+		for k, _ := c.Seek([]byte{byte(ch)}); k != nil && len(jobs) < limit; k, _ = c.Next() {
 			kch, next, ref, ok := parseDueKey(k)
 			if !ok || kch != ch || next.After(now) {
 				break

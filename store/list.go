@@ -4,15 +4,15 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// List returns up to max queued envelopes with IDs greater than after, in
+// List returns up to limit queued envelopes with IDs greater than after, in
 // ID order. Listing a large queue pages through short read transactions,
 // since a long one would stop a writer that must grow the file.
-func (db *DB) List(after MsgID, max int) ([]Envelope, error) {
+func (db *DB) List(after MsgID, limit int) ([]Envelope, error) {
 	var out []Envelope
 	err := db.view(func(tx *bolt.Tx) error {
 		out = out[:0]
 		c := tx.Bucket(bucketMsgs).Cursor()
-		for k, v := c.Seek(msgKey(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
+		for k, v := c.Seek(msgKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			if len(k) != 8 {
 				continue
 			}

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gqmail/gqmail/fixtures"
 )
 
 // binDir holds the binaries built for this run, readable by every user.
@@ -101,21 +103,11 @@ func ensureUser(name string) (account, error) {
 // when it fails.
 func scratch(t *testing.T, acct account) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "gqmail-e2e-"+strings.ReplaceAll(t.Name(), "/", "_")+"-")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := fixtures.Scratch(t)
 	os.Chmod(dir, 0o755)
 	if os.Geteuid() == 0 {
 		os.Chown(dir, acct.uid, acct.gid)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("scratch directory kept: %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
 	return dir
 }
 
@@ -341,15 +333,31 @@ type smtpSession struct {
 
 func dialSMTP(t *testing.T, addr string) *smtpSession {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return dialSMTPFrom(t, addr, "127.0.0.1")
+}
+
+// dialSMTPFrom connects to addr from the loopback address source and
+// reads the greeting.
+func dialSMTPFrom(t *testing.T, addr, source string) *smtpSession {
+	t.Helper()
+	c := dialRaw(t, addr, source)
 	s := &smtpSession{t: t, c: c, r: bufio.NewReader(c)}
-	t.Cleanup(func() { c.Close() })
 	s.expect("220")
 	return s
+}
+
+// dialRaw connects to addr from the loopback address source; nothing is
+// read.
+func dialRaw(t *testing.T, addr, source string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dialing %s from %s: %v", addr, source, err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // reply reads one (possibly multi-line) reply and returns its last line.

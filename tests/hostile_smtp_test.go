@@ -22,15 +22,15 @@ func TestDaemonHoldsAgainstHostileSMTPClients(t *testing.T) {
 		// 127.0.0.1, and a closed session's place is given back a
 		// moment after the client sees it close.
 		for range 3 {
-			if g := firstLine(t, dialFromAddr(t, "127.0.0.4", addr)); !strings.HasPrefix(g, "220 ") {
+			if g := firstLine(t, dialRaw(t, addr, "127.0.0.4")); !strings.HasPrefix(g, "220 ") {
 				t.Fatalf("within the limit: %q", g)
 			}
 		}
-		if g := firstLine(t, dialFromAddr(t, "127.0.0.4", addr)); !strings.HasPrefix(g, "421 ") {
+		if g := firstLine(t, dialRaw(t, addr, "127.0.0.4")); !strings.HasPrefix(g, "421 ") {
 			t.Fatalf("over the limit from 127.0.0.4: %q", g)
 		}
 		start := time.Now()
-		if g := firstLine(t, dialFromAddr(t, "127.0.0.5", addr)); !strings.HasPrefix(g, "220 ") || time.Since(start) > time.Second {
+		if g := firstLine(t, dialRaw(t, addr, "127.0.0.5")); !strings.HasPrefix(g, "220 ") || time.Since(start) > time.Second {
 			t.Fatalf("127.0.0.5 got %q after %v", g, time.Since(start))
 		}
 	})
@@ -73,7 +73,7 @@ func TestDaemonHoldsAgainstHostileSMTPClients(t *testing.T) {
 
 	t.Run("nothing after QUIT is read", func(t *testing.T) {
 		for i := range 20 {
-			c := dialFromAddr(t, fmt.Sprintf("127.0.1.%d", i+1), addr)
+			c := dialRaw(t, addr, fmt.Sprintf("127.0.1.%d", i+1))
 			c.Write([]byte("HELO x\r\nQUIT\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@localhost>\r\nNOOP\r\n"))
 			r := bufio.NewReader(c)
 			var lines []string
@@ -92,18 +92,6 @@ func TestDaemonHoldsAgainstHostileSMTPClients(t *testing.T) {
 			t.Fatalf("the daemon logged a panic:\n%s", d.log)
 		}
 	})
-}
-
-func dialFromAddr(t *testing.T, src, addr string) net.Conn {
-	t.Helper()
-	dl := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
-	c, err := dl.Dial("tcp", addr)
-	if err != nil {
-		t.Fatalf("dialing %s from %s: %v", addr, src, err)
-	}
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 func firstLine(t *testing.T, c net.Conn) string {

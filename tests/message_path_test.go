@@ -1,9 +1,7 @@
 package tests
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,20 +152,6 @@ func queueContents(t *testing.T, d *daemon) (msgs int, rcpts []store.RecipientSt
 		rcpts = append(rcpts, rs...)
 	}
 	return len(envs), rcpts
-}
-
-func dialSMTPFrom(t *testing.T, addr, source string) *smtpSession {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	s := &smtpSession{t: t, c: c, r: bufio.NewReader(c)}
-	t.Cleanup(func() { c.Close() })
-	s.expect("220")
-	return s
 }
 
 func TestRelayOnlyForRelayClients(t *testing.T) {

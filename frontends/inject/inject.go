@@ -56,6 +56,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gqmail/gqmail/internal/date822"
 	"github.com/gqmail/gqmail/internal/frame"
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/internal/qlog"
@@ -313,7 +314,7 @@ func (s *Server) submission(read func() ([][]byte, error), cred *syscall.Ucred) 
 		if s.Now != nil {
 			now = s.Now()
 		}
-		fmt.Fprintf(sp, "Received: (qmail %d invoked by uid %d); %s\n", cred.Pid, uid, now.UTC().Format("2 Jan 2006 15:04:05 -0000"))
+		fmt.Fprintf(sp, "Received: (qmail %d invoked by uid %d); %s\n", cred.Pid, uid, date822.Format(now))
 	}
 	tooBig := false
 	var rcpts []string

@@ -5,7 +5,6 @@ import (
 	"os"
 
 	"github.com/gqmail/gqmail/internal/qlog"
-
 	"github.com/gqmail/gqmail/store"
 )
 

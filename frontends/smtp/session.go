@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gqmail/gqmail/internal/address"
+	"github.com/gqmail/gqmail/internal/date822"
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/store"
 )
@@ -327,7 +328,7 @@ func (ss *session) received(now time.Time) string {
 	b.WriteString(")\n  by ")
 	b.WriteString(safe(ss.p.localHost))
 	b.WriteString(" with SMTP; ")
-	b.WriteString(now.UTC().Format("2 Jan 2006 15:04:05 -0000"))
+	b.WriteString(date822.Format(now))
 	b.WriteString("\n")
 	return b.String()
 }

@@ -9,26 +9,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gqmail/gqmail/fixtures"
 )
 
 // scratch returns an empty control directory that is removed after the test,
 // unless the test failed: then it is kept and its path printed.
-func scratch(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "control-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("scratch directory kept: %s", dir)
-			return
-		}
-		os.Chmod(dir, 0o755)
-		os.RemoveAll(dir)
-	})
-	return dir
-}
 
 // warnings records what a Dir passes to warn.
 type warnings struct {
@@ -53,7 +39,7 @@ func (w *warnings) take() []error {
 // open returns a Dir on a scratch directory holding files.
 func open(t *testing.T, files map[string]string) (*Dir, *warnings) {
 	t.Helper()
-	dir := scratch(t)
+	dir := fixtures.Scratch(t)
 	for name, content := range files {
 		write(t, dir, name, content)
 	}
@@ -525,7 +511,7 @@ func TestUnreadableFileFirstSeenFailsCheck(t *testing.T) {
 }
 
 func TestCheckFailsWhenTheDirectoryIsMissing(t *testing.T) {
-	dir := filepath.Join(scratch(t), "nonexistent")
+	dir := filepath.Join(fixtures.Scratch(t), "nonexistent")
 	d := Open(dir, nil)
 	err := d.Check()
 	if err == nil || !strings.Contains(err.Error(), dir) || !errors.Is(err, fs.ErrNotExist) {
@@ -537,7 +523,7 @@ func TestCheckFailsWhenTheDirectoryIsMissing(t *testing.T) {
 }
 
 func TestWarnMayCallBackIntoTheDir(t *testing.T) {
-	dir := scratch(t)
+	dir := fixtures.Scratch(t)
 	write(t, dir, "databytes", "x\n")
 	var d *Dir
 	called := false

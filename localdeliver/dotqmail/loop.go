@@ -3,9 +3,9 @@ package dotqmail
 import (
 	"bufio"
 	"io"
-	"strings"
 
 	"github.com/gqmail/gqmail/internal/outcome"
+	"github.com/gqmail/gqmail/localdeliver/mailbox"
 )
 
 // IsLoop reports whether the header of msg (LF line ends; the header is the
@@ -16,7 +16,7 @@ import (
 // the header in pieces: a line longer than the one it looks for is passed
 // over, never held.
 func IsLoop(msg io.Reader, recipient string) (bool, error) {
-	dt := "Delivered-To: " + strings.ReplaceAll(recipient, "\n", "_") + "\n"
+	dt := mailbox.DTLine(recipient)
 	r := bufio.NewReaderSize(msg, max(len(dt)+1, 4096))
 	for {
 		line, err := r.ReadSlice('\n')

@@ -1,6 +1,10 @@
 package dotqmail
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/gqmail/gqmail/internal/address"
+)
 
 // NewSender computes NEWSENDER, the envelope sender of forwarded copies, for
 // the recipient local@domain (see the package doc): sender itself, unless it
@@ -27,7 +31,7 @@ func NewSender(fsys FS, sender, local, domain, dash, ext string) (string, error)
 		return "", err
 	}
 	if ok {
-		return local + "-owner-@" + domain + "-@[]", nil
+		return local + "-owner-@" + domain + address.VERPSuffix, nil
 	}
 	return local + "-owner@" + domain, nil
 }

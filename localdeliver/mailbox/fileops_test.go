@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -14,22 +13,6 @@ import (
 
 // scratch returns a new directory that is removed after the test, unless
 // the test failed: then it is kept and its path printed.
-func scratch(tb testing.TB) string {
-	tb.Helper()
-	name := strings.NewReplacer("/", "_", " ", "_").Replace(tb.Name())
-	dir, err := os.MkdirTemp("", "mailbox-"+name+"-")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if tb.Failed() {
-			tb.Logf("scratch directory kept: %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
-	return dir
-}
 
 // faultFS is the real file system with failures injected on demand.
 type faultFS struct {

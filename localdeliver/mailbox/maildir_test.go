@@ -10,13 +10,15 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/gqmail/gqmail/fixtures"
 )
 
 // newMaildir makes an empty maildir and returns its path with a trailing
 // "/", as a .qmail file names it.
 func newMaildir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(scratch(t), "Maildir")
+	dir := filepath.Join(fixtures.Scratch(t), "Maildir")
 	for _, sub := range []string{"tmp", "new", "cur"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			t.Fatal(err)
@@ -158,7 +160,7 @@ func TestMaildirRetriesTakenName(t *testing.T) {
 }
 
 func TestMaildirMissingGivesChdirText(t *testing.T) {
-	base := scratch(t)
+	base := fixtures.Scratch(t)
 	file := filepath.Join(base, "file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -230,7 +232,7 @@ func TestMaildirNamesUniqueAcrossGoroutines(t *testing.T) {
 
 func TestMaildirSymlinkToOwnDirectoryAllowed(t *testing.T) {
 	dir := newMaildir(t)
-	link := filepath.Join(scratch(t), "Maildir")
+	link := filepath.Join(fixtures.Scratch(t), "Maildir")
 	if err := os.Symlink(filepath.Clean(dir), link); err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +252,7 @@ func TestMaildirSymlinkToSomeoneElsesDirectoryRefused(t *testing.T) {
 	if err := os.Chown(filepath.Clean(dir), 4242, 4242); err != nil {
 		t.Fatal(err)
 	}
-	link := filepath.Join(scratch(t), "Maildir")
+	link := filepath.Join(fixtures.Scratch(t), "Maildir")
 	if err := os.Symlink(filepath.Clean(dir), link); err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +265,7 @@ func TestMaildirSymlinkToSomeoneElsesDirectoryRefused(t *testing.T) {
 func TestMaildirSymlinkOwnedBySomeoneElseRefused(t *testing.T) {
 	requireRoot(t)
 	dir := newMaildir(t)
-	link := filepath.Join(scratch(t), "Maildir")
+	link := filepath.Join(fixtures.Scratch(t), "Maildir")
 	if err := os.Symlink(filepath.Clean(dir), link); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gqmail/gqmail/fixtures"
 )
 
 var testEnv = Envelope{
@@ -65,7 +67,7 @@ func TestMboxFormat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(scratch(t), "Mailbox")
+			path := filepath.Join(fixtures.Scratch(t), "Mailbox")
 			var m Mbox
 			if err := m.Append(context.Background(), path, testEnv, bytes.NewReader([]byte(tt.msg))); err != nil {
 				t.Fatal(err)
@@ -78,7 +80,7 @@ func TestMboxFormat(t *testing.T) {
 }
 
 func TestMboxNullSenderIsMailerDaemon(t *testing.T) {
-	path := filepath.Join(scratch(t), "Mailbox")
+	path := filepath.Join(fixtures.Scratch(t), "Mailbox")
 	env := testEnv
 	env.Sender = ""
 	var m Mbox
@@ -92,7 +94,7 @@ func TestMboxNullSenderIsMailerDaemon(t *testing.T) {
 }
 
 func TestMboxCreatedWithMode0600(t *testing.T) {
-	path := filepath.Join(scratch(t), "Mailbox")
+	path := filepath.Join(fixtures.Scratch(t), "Mailbox")
 	var m Mbox
 	if err := m.Append(context.Background(), path, testEnv, bytes.NewReader([]byte("x\n"))); err != nil {
 		t.Fatal(err)
@@ -107,7 +109,7 @@ func TestMboxCreatedWithMode0600(t *testing.T) {
 }
 
 func TestMboxTwoAppendsFollowEachOther(t *testing.T) {
-	path := filepath.Join(scratch(t), "Mailbox")
+	path := filepath.Join(fixtures.Scratch(t), "Mailbox")
 	old := "From old Mon Jan 01 00:00:00 1990\nold message\n\n"
 	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
 		t.Fatal(err)
@@ -125,7 +127,7 @@ func TestMboxTwoAppendsFollowEachOther(t *testing.T) {
 }
 
 func TestMboxRelativePathIsFromWorkingDirectory(t *testing.T) {
-	dir := scratch(t)
+	dir := fixtures.Scratch(t)
 	t.Chdir(dir)
 	var m Mbox
 	if err := m.Append(context.Background(), "./Mailbox", testEnv, bytes.NewReader([]byte("x\n"))); err != nil {
@@ -142,7 +144,7 @@ func TestMboxTruncatedBackAfterWriteFailure(t *testing.T) {
 	entry := len(testHead) + len(body) + 1
 	for _, budget := range []int{0, 10, len(testHead) + 100, 70000, entry - 1} {
 		t.Run("after "+strconv.Itoa(budget)+" bytes", func(t *testing.T) {
-			path := filepath.Join(scratch(t), "Mailbox")
+			path := filepath.Join(fixtures.Scratch(t), "Mailbox")
 			old := "From old Mon Jan 01 00:00:00 1990\nold message\n\n"
 			if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
 				t.Fatal(err)
@@ -159,7 +161,7 @@ func TestMboxTruncatedBackAfterWriteFailure(t *testing.T) {
 }
 
 func TestMboxTruncatedBackAfterFsyncFailure(t *testing.T) {
-	path := filepath.Join(scratch(t), "Mailbox")
+	path := filepath.Join(fixtures.Scratch(t), "Mailbox")
 	old := "From old Mon Jan 01 00:00:00 1990\nold message\n\n"
 	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
 		t.Fatal(err)
@@ -175,7 +177,7 @@ func TestMboxTruncatedBackAfterFsyncFailure(t *testing.T) {
 // Without the lock, bytes after the old end may be another writer's
 // message: they must stay, as in qmail.
 func TestMboxNotTruncatedWhenUnlocked(t *testing.T) {
-	path := filepath.Join(scratch(t), "Mailbox")
+	path := filepath.Join(fixtures.Scratch(t), "Mailbox")
 	m := Mbox{FS: &faultFS{badFd: true, syncErr: syscall.EIO}}
 	err := m.Append(context.Background(), path, testEnv, bytes.NewReader([]byte("x\n")))
 	wantFailure(t, err, "Unable to write "+path+": input/output error. (#4.3.0)")
@@ -200,7 +202,7 @@ func lockedMbox(t *testing.T, path string) *os.File {
 }
 
 func TestMboxLockTimeout(t *testing.T) {
-	path := filepath.Join(scratch(t), "Mailbox")
+	path := filepath.Join(fixtures.Scratch(t), "Mailbox")
 	holder := lockedMbox(t, path)
 	defer holder.Close()
 	m := Mbox{LockTimeout: 150 * time.Millisecond}
@@ -216,7 +218,7 @@ func TestMboxLockTimeout(t *testing.T) {
 }
 
 func TestMboxWaitsForLockRelease(t *testing.T) {
-	path := filepath.Join(scratch(t), "Mailbox")
+	path := filepath.Join(fixtures.Scratch(t), "Mailbox")
 	holder := lockedMbox(t, path)
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -234,7 +236,7 @@ func TestMboxWaitsForLockRelease(t *testing.T) {
 }
 
 func TestMboxLockWaitEndsWithContext(t *testing.T) {
-	path := filepath.Join(scratch(t), "Mailbox")
+	path := filepath.Join(fixtures.Scratch(t), "Mailbox")
 	holder := lockedMbox(t, path)
 	defer holder.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -245,7 +247,7 @@ func TestMboxLockWaitEndsWithContext(t *testing.T) {
 }
 
 func TestMboxOpenFailureNamesTheFile(t *testing.T) {
-	dir := scratch(t)
+	dir := fixtures.Scratch(t)
 	tests := []struct{ name, path, err string }{
 		{"missing directory", filepath.Join(dir, "nodir", "Mailbox"), "no such file or directory"},
 		{"path is a directory", dir, "is a directory"},
@@ -260,7 +262,7 @@ func TestMboxOpenFailureNamesTheFile(t *testing.T) {
 }
 
 func TestMboxSymlinkToOwnFileAllowed(t *testing.T) {
-	dir := scratch(t)
+	dir := fixtures.Scratch(t)
 	target := filepath.Join(dir, "real")
 	if err := os.WriteFile(target, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -280,7 +282,7 @@ func TestMboxSymlinkToOwnFileAllowed(t *testing.T) {
 
 func TestMboxSymlinkToSomeoneElsesFileRefused(t *testing.T) {
 	requireRoot(t)
-	dir := scratch(t)
+	dir := fixtures.Scratch(t)
 	target := filepath.Join(dir, "theirs")
 	if err := os.WriteFile(target, []byte("theirs\n"), 0o666); err != nil {
 		t.Fatal(err)
@@ -302,7 +304,7 @@ func TestMboxSymlinkToSomeoneElsesFileRefused(t *testing.T) {
 
 func TestMboxSymlinkOwnedBySomeoneElseRefused(t *testing.T) {
 	requireRoot(t)
-	dir := scratch(t)
+	dir := fixtures.Scratch(t)
 	target := filepath.Join(dir, "mine")
 	if err := os.WriteFile(target, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -323,7 +325,7 @@ func TestMboxSymlinkOwnedBySomeoneElseRefused(t *testing.T) {
 }
 
 func TestMboxNotCreatedThroughDanglingSymlink(t *testing.T) {
-	dir := scratch(t)
+	dir := fixtures.Scratch(t)
 	target := filepath.Join(dir, "nothere")
 	link := filepath.Join(dir, "Mailbox")
 	if err := os.Symlink(target, link); err != nil {
@@ -375,7 +377,7 @@ func FuzzMboxrdRoundTrip(f *testing.F) {
 }
 
 func BenchmarkMbox4K(b *testing.B) {
-	path := filepath.Join(scratch(b), "Mailbox")
+	path := filepath.Join(fixtures.Scratch(b), "Mailbox")
 	msg := bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n"), 64)
 	var m Mbox
 	b.SetBytes(int64(len(msg)))
