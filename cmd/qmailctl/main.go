@@ -1,25 +1,76 @@
 // Command qmailctl administers a gqmail root: the qmail-users table
 // (users import, export, show) and, later, the queue.
 //
-//	qmailctl --root DIR users import [--dry-run] FILE
-//	qmailctl --root DIR users export
-//	qmailctl --root DIR users show ADDRESS
+//	qmailctl [--root DIR] users import [--dry-run] FILE
+//	qmailctl [--root DIR] users export
+//	qmailctl [--root DIR] users show ADDRESS
+//	qmailctl --version
 //
-// The root defaults to $GQMAIL_ROOT, else /var/qmail.
+// The root defaults to $GQMAIL_ROOT, else /var/qmail, as for qmaild; a
+// directory that is not a gqmail root is refused, naming what is missing.
+// Exit codes are qmail's: 0, 100 for a usage error or a permanent answer
+// (users show of an address that would bounce), 111 for a failure or a
+// temporary answer.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gqmail/gqmail/internal/cli"
+	"github.com/gqmail/gqmail/internal/layout"
 )
 
 func main() {
-	if err := newRoot().Execute(); err != nil {
+	err := newRoot().Execute()
+	var usage usageError
+	var exit exitError
+	switch {
+	case err == nil:
+		os.Exit(cli.ExitOK)
+	case errors.As(err, &exit):
+		os.Exit(exit.code)
+	case errors.As(err, &usage) || strings.HasPrefix(err.Error(), "unknown command"):
+		fmt.Fprintf(os.Stderr, "qmailctl: usage: %v (qmailctl --help)\n", err)
+		os.Exit(cli.ExitPermanent)
+	default:
 		fmt.Fprintf(os.Stderr, "qmailctl: fatal: %v\n", err)
-		os.Exit(111)
+		os.Exit(cli.ExitTemporary)
 	}
+}
+
+// usageError is a command line qmailctl cannot take.
+type usageError struct{ error }
+
+// exitError ends qmailctl with code, having said what it had to.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// args checks a command's arguments as cobra's check does, as a usage
+// error.
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := check(cmd, a); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+// needSubcommand is the RunE of a command that only groups others: any
+// use of it alone is a usage error.
+func needSubcommand(cmd *cobra.Command, argv []string) error {
+	if len(argv) > 0 {
+		return usageError{fmt.Errorf("unknown command %q for %q", argv[0], cmd.CommandPath())}
+	}
+	cmd.SetOut(os.Stderr)
+	cmd.Help()
+	return usageError{fmt.Errorf("%q needs one of its commands", cmd.CommandPath())}
 }
 
 // app carries the global flags to the subcommands.
@@ -27,19 +78,25 @@ type app struct {
 	root string
 }
 
+// paths returns the root's layout, once it is known to be a gqmail root.
+func (a *app) paths() (layout.Paths, error) {
+	p := layout.For(a.root)
+	return p, layout.Check(p)
+}
+
 func newRoot() *cobra.Command {
 	a := &app{}
 	root := &cobra.Command{
 		Use:           "qmailctl",
 		Short:         "administer a gqmail root",
+		Version:       cli.Version("qmailctl"),
+		RunE:          needSubcommand,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	def := os.Getenv("GQMAIL_ROOT")
-	if def == "" {
-		def = "/var/qmail"
-	}
-	root.PersistentFlags().StringVar(&a.root, "root", def, "the gqmail root directory ($GQMAIL_ROOT)")
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentFlags().StringVar(&a.root, "root", cli.DefaultRoot(), cli.RootHelp)
 	root.AddCommand(a.usersCommand())
 	return root
 }

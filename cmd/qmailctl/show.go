@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/gqmail/gqmail/internal/cli"
 	"github.com/gqmail/gqmail/internal/config"
 	"github.com/gqmail/gqmail/internal/control"
 	"github.com/gqmail/gqmail/internal/layout"
@@ -22,7 +23,10 @@ import (
 // qmail-local's choice of .qmail file with the instructions in it, like
 // "qmail-local -n".
 func (a *app) usersShow(out io.Writer, address string) error {
-	p := layout.For(a.root)
+	p, err := a.paths()
+	if err != nil {
+		return err
+	}
 	cfg, err := loadConfig(p)
 	if err != nil {
 		return err
@@ -42,19 +46,16 @@ func (a *app) usersShow(out io.Writer, address string) error {
 	r := &localdeliver.Resolver{Assign: tab, AliasUser: cfg.Users.Alias}
 	id, err := r.Resolve(rc.Deliver)
 	if err != nil {
-		fmt.Fprintf(out, "delivery: %s\n", verdict(err))
-		return nil
+		return verdict(out, err)
 	}
 	fmt.Fprintf(out, "user: %s\nuid: %d\ngid: %d\nhome: %s\ndash: %q\next: %q\nfrom: %s\n",
 		id.User, id.UID, id.GID, id.Home, id.Dash, id.Ext, id.Source)
 	if err := os.Chdir(id.Home); err != nil {
-		fmt.Fprintf(out, "delivery: deferral: Unable to switch to %s: %v. (#4.3.0)\n", id.Home, err)
-		return nil
+		return verdict(out, outcome.TemporaryErr(err, "Unable to switch to %s: %v. (#4.3.0)", id.Home, err))
 	}
 	target, err := dotqmail.Find(dotqmail.OS{}, id.Dash, id.Ext)
 	if err != nil {
-		fmt.Fprintf(out, "delivery: %s\n", verdict(err))
-		return nil
+		return verdict(out, err)
 	}
 	switch {
 	case target.Name == "" && id.Dash != "":
@@ -71,8 +72,7 @@ func (a *app) usersShow(out io.Writer, address string) error {
 	}
 	instrs, err := target.Instructions(id.Dash, cfg.Delivery.DefaultDelivery)
 	if err != nil {
-		fmt.Fprintf(out, "delivery: %s\n", verdict(err))
-		return nil
+		return verdict(out, err)
 	}
 	for _, in := range instrs {
 		fmt.Fprintf(out, "%s %s\n", in.Kind, in.Value)
@@ -80,8 +80,14 @@ func (a *app) usersShow(out io.Writer, address string) error {
 	return nil
 }
 
-func verdict(err error) string {
-	return outcome.Of(err).String() + ": " + outcome.Text(err)
+// verdict says what err makes of the delivery, and ends qmailctl with
+// qmail's exit code for it: 100 for a bounce, 111 for a deferral.
+func verdict(out io.Writer, err error) error {
+	fmt.Fprintf(out, "delivery: %s: %s\n", outcome.Of(err), outcome.Text(err))
+	if outcome.IsPermanent(err) {
+		return exitError{cli.ExitPermanent}
+	}
+	return exitError{cli.ExitTemporary}
 }
 
 // loadConfig reads qmail.toml, or takes the defaults for a root that has

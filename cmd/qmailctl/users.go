@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gqmail/gqmail/internal/layout"
 	"github.com/gqmail/gqmail/migrate"
 	"github.com/gqmail/gqmail/store"
 )
@@ -17,6 +16,7 @@ func (a *app) usersCommand() *cobra.Command {
 	users := &cobra.Command{
 		Use:   "users",
 		Short: "the qmail-users assignment table (users/assign.db)",
+		RunE:  needSubcommand,
 	}
 	var dryRun bool
 	imp := &cobra.Command{
@@ -27,16 +27,16 @@ and +prefix:user:uid:gid:home:dash:ext: lines, ended by a "." line), checks ever
 line, and replaces the table with it in one step: a lookup sees the old table or
 the new one, never a mixture. If any line is bad, every bad line is reported with
 its number and nothing is changed. --dry-run only checks.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.usersImport(cmd.OutOrStdout(), args[0], dryRun)
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			return a.usersImport(cmd.OutOrStdout(), argv[0], dryRun)
 		},
 	}
 	imp.Flags().BoolVar(&dryRun, "dry-run", false, "check the file, change nothing")
 	exp := &cobra.Command{
 		Use:   "export",
 		Short: "print the table in users/assign format",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.usersExport(cmd.OutOrStdout())
 		},
@@ -44,9 +44,12 @@ its number and nothing is changed. --dry-run only checks.`,
 	show := &cobra.Command{
 		Use:   "show ADDRESS",
 		Short: "say who would receive mail for ADDRESS and which .qmail file they would read",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.usersShow(cmd.OutOrStdout(), args[0])
+		Long: `Says what local delivery would do for ADDRESS, as qmail-local -n does.
+Exits 0 when the mail would be delivered (or sent on), 100 when it would
+bounce and 111 when it would be deferred.`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			return a.usersShow(cmd.OutOrStdout(), argv[0])
 		},
 	}
 	users.AddCommand(imp, exp, show)
@@ -72,7 +75,11 @@ func (a *app) usersImport(out io.Writer, file string, dryRun bool) error {
 		fmt.Fprintf(out, "%s: %d assignments, all good; nothing changed (--dry-run)\n", name, len(entries))
 		return nil
 	}
-	path := layout.For(a.root).Assign
+	p, err := a.paths()
+	if err != nil {
+		return err
+	}
+	path := p.Assign
 	if err := store.WriteAssignTable(path, entries); err != nil {
 		return err
 	}
@@ -81,7 +88,11 @@ func (a *app) usersImport(out io.Writer, file string, dryRun bool) error {
 }
 
 func (a *app) usersExport(out io.Writer) error {
-	tab := store.OpenAssignTable(layout.For(a.root).Assign)
+	p, err := a.paths()
+	if err != nil {
+		return err
+	}
+	tab := store.OpenAssignTable(p.Assign)
 	defer tab.Close()
 	entries, err := tab.Entries()
 	if err != nil {

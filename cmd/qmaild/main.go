@@ -1,10 +1,14 @@
 // Command qmaild is the gqmail daemon: the SMTP listener, the queue and its
 // scheduler, and, while started as root, the local delivery helper.
 //
-//	qmaild --root DIR           run the daemon on the root DIR (made if missing)
-//	qmaild --root DIR smtpd     serve one SMTP session on stdin and stdout
+//	qmaild [--root DIR]         run the daemon on the root DIR (made if missing)
+//	qmaild [--root DIR] smtpd   serve one SMTP session on stdin and stdout
 //	                            (under tcpserver or inetd), queueing through
 //	                            the running daemon
+//	qmaild --version            print the version and the revision built from
+//
+// The root defaults to $GQMAIL_ROOT, else /var/qmail. Exit codes are
+// qmail's: 0, 100 for a usage error, 111 for a failure.
 //
 // Two more modes are started by qmaild itself and are not for people:
 // "helper" (the root local delivery helper) and "deliver-child" (a delivery
@@ -12,10 +16,12 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 
+	"github.com/gqmail/gqmail/internal/cli"
 	"github.com/gqmail/gqmail/internal/fds"
 )
 
@@ -33,26 +39,31 @@ func main() {
 		exit(err)
 	}
 	fs := flag.NewFlagSet("qmaild", flag.ContinueOnError)
-	root := fs.String("root", "", "the gqmail root directory (made if missing)")
+	root := fs.String("root", cli.DefaultRoot(), cli.RootHelp+"; the daemon makes it if missing")
+	version := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: qmaild --root DIR [smtpd]\n")
+		fmt.Fprintf(fs.Output(), "usage: qmaild [--root DIR] [smtpd]\n       qmaild --version\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(100)
+	switch err := fs.Parse(os.Args[1:]); {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(cli.ExitOK)
+	case err != nil:
+		os.Exit(cli.ExitPermanent)
 	}
-	if *root == "" {
-		fs.Usage()
-		os.Exit(100)
+	if *version {
+		fmt.Println(cli.Version("qmaild"))
+		os.Exit(cli.ExitOK)
 	}
-	switch fs.Arg(0) {
-	case "":
+	switch {
+	case fs.NArg() == 0:
 		exit(runDaemon(*root))
-	case "smtpd":
+	case fs.NArg() == 1 && fs.Arg(0) == "smtpd":
 		exit(runStdioSMTP(*root))
 	default:
+		fmt.Fprintf(os.Stderr, "qmaild: unknown arguments %q\n", fs.Args())
 		fs.Usage()
-		os.Exit(100)
+		os.Exit(cli.ExitPermanent)
 	}
 }
 
@@ -68,7 +79,7 @@ func sanitized(fn func() error, keep ...int) error {
 func exit(err error) {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "qmaild: fatal: %v\n", err)
-		os.Exit(111)
+		os.Exit(cli.ExitTemporary)
 	}
-	os.Exit(0)
+	os.Exit(cli.ExitOK)
 }

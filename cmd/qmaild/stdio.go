@@ -20,6 +20,9 @@ import (
 // qmail.toml's relay_from. Logs go to stderr.
 func runStdioSMTP(root string) error {
 	p := layout.For(root)
+	if err := layout.Check(p); err != nil {
+		return err
+	}
 	cfg, err := config.Load(p.Config, config.Defaults(os.Geteuid() == 0))
 	if err != nil {
 		return err

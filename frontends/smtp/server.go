@@ -3,7 +3,6 @@ package smtp
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -119,10 +118,10 @@ func (s *Server) Serve(l net.Listener) error {
 // for ever.
 func (s *Server) ServeConn(c *StdioConn) error {
 	s.init()
-	if err := c.SetDeadline(time.Now().Add(time.Hour)); err != nil {
+	if err := c.checkDeadlines(); err != nil {
 		io.WriteString(c, "421 unable to set timeouts (#4.3.0)\r\n")
 		c.Close()
-		return fmt.Errorf("timeouts cannot be set on stdin and stdout: %w", err)
+		return err
 	}
 	p := &connParams{remoteHost: c.RemoteHost, localHost: c.LocalHost, relay: c.Relay, relayAppend: c.RelayAppend}
 	p.remoteIP, _ = netip.ParseAddr(c.RemoteIP)

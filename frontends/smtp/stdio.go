@@ -64,6 +64,25 @@ func NewStdioConn(in, out *os.File, getenv func(string) (string, bool)) *StdioCo
 	}
 }
 
+// checkDeadlines makes sure no read or write can wait for ever: each
+// descriptor takes a deadline, or is a regular file, which never blocks.
+func (c *StdioConn) checkDeadlines() error {
+	for _, d := range []struct {
+		f   *os.File
+		set func(time.Time) error
+	}{{c.In, c.In.SetReadDeadline}, {c.Out, c.Out.SetWriteDeadline}} {
+		err := d.set(time.Now().Add(time.Hour))
+		if err == nil {
+			continue
+		}
+		if fi, serr := d.f.Stat(); serr == nil && fi.Mode().IsRegular() {
+			continue
+		}
+		return fmt.Errorf("no timeout can be set on %s, so a client could hold it for ever: %w", d.f.Name(), err)
+	}
+	return nil
+}
+
 func (c *StdioConn) Read(p []byte) (int, error)  { return c.In.Read(p) }
 func (c *StdioConn) Write(p []byte) (int, error) { return c.Out.Write(p) }
 

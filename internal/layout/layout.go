@@ -196,6 +196,25 @@ func unwrapPath(err error) error {
 	return err
 }
 
+// Check says whether p is a gqmail root, which the daemon makes at its
+// first start: a control/ directory and a qmail.toml. The error names what
+// is missing.
+func Check(p Paths) error {
+	for _, need := range []struct {
+		path string
+		dir  bool
+	}{{p.Control, true}, {p.Config, false}} {
+		fi, err := os.Stat(need.path)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%s is not a gqmail root: %s is missing (qmaild --root %s makes a root at its first start)", p.Root, need.path, p.Root)
+		case fi.IsDir() != need.dir:
+			return fmt.Errorf("%s is not a gqmail root: %s is not a %s", p.Root, need.path, map[bool]string{true: "directory", false: "file"}[need.dir])
+		}
+	}
+	return nil
+}
+
 // Hostname returns the host's name for control/me, lowercased.
 func Hostname() string {
 	h, err := os.Hostname()
