@@ -233,8 +233,15 @@ func startDaemonWith(t *testing.T, root, addr string, acct account, extra []*os.
 // startDaemonFrom is startDaemonWith, running the qmaild binary at exe.
 func startDaemonFrom(t *testing.T, exe, root, addr string, acct account, extra []*os.File) *daemon {
 	t.Helper()
+	return startDaemonCmd(t, command(acct, exe, "--root", root), root, addr, acct, extra)
+}
+
+// startDaemonCmd starts cmd, a command that runs qmaild on root (under
+// strace, say), and waits until it serves addr.
+func startDaemonCmd(t *testing.T, cmd *exec.Cmd, root, addr string, acct account, extra []*os.File) *daemon {
+	t.Helper()
 	d := &daemon{t: t, root: root, addr: addr, acct: acct, log: &syncBuffer{}, done: make(chan struct{})}
-	d.cmd = command(acct, exe, "--root", root)
+	d.cmd = cmd
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	d.cmd.ExtraFiles = extra
 	if err := d.cmd.Start(); err != nil {

@@ -20,6 +20,7 @@ var layers = map[string][]string{
 	"engine":        {"internal", "store", "localdeliver", "remotedeliver"},
 	"frontends":     {"internal", "store"},
 	"fixtures":      {"internal", "fixtures"},
+	"scripts":       {},
 	"cmd":           {"internal", "store", "migrate", "localdeliver", "remotedeliver", "engine", "frontends"},
 }
 

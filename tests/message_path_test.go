@@ -296,3 +296,21 @@ func TestControlFilesAreLive(t *testing.T) {
 		t.Fatalf("after databytes was raised: %q", got)
 	}
 }
+
+// msmtp, the sendmail-like client many desktops and cron jobs use, hands
+// a message to gqmail over SMTP, pipelining included.
+func TestMsmtpDelivers(t *testing.T) {
+	need(t, "msmtp")
+	root, addr, acct := setupRoot(t, "", nil)
+	startDaemon(t, root, addr, acct)
+	host, port, _ := strings.Cut(addr, ":")
+	cmd := exec.Command("msmtp", "--host="+host, "--port="+port, "--auth=off", "--tls=off", "--from=ms@example.org", "carol@localhost")
+	cmd.Stdin = strings.NewReader("Subject: token-msmtp\n\nsent by msmtp\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("msmtp: %v\n%s", err, out)
+	}
+	waitFor(t, "the message in Maildir/new", 15*time.Second, func() bool { return len(maildirContaining(t, root, "token-msmtp")) == 1 })
+	if m := maildirContaining(t, root, "token-msmtp")[0]; !strings.Contains(m, "Return-Path: <ms@example.org>") || !strings.Contains(m, "sent by msmtp") {
+		t.Fatalf("delivered:\n%s", m)
+	}
+}

@@ -70,7 +70,12 @@ func FuzzRead(f *testing.F) {
 		}
 		again, err := Read(bufio.NewReader(&buf))
 		if err != nil || len(again) != len(fields) {
-			t.Fatalf("re-read: %v", err)
+			t.Fatalf("re-read: %d fields, %v; wrote %d", len(again), err, len(fields))
+		}
+		for i := range fields {
+			if !bytes.Equal(again[i], fields[i]) {
+				t.Fatalf("field %d came back as %q, was %q", i, again[i], fields[i])
+			}
 		}
 	})
 }
