@@ -44,6 +44,9 @@ func TestHomeChecksDefer(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp := deliverTo(t, home)
+			if resp.Err == nil {
+				t.Fatalf("delivered (%s), want a deferral %q", resp.Report, tc.want)
+			}
 			if outcome.Of(resp.Err) != outcome.Deferred || outcome.Text(resp.Err) != tc.want {
 				t.Fatalf("delivery: %v %q, want a deferral %q", outcome.Of(resp.Err), outcome.Text(resp.Err), tc.want)
 			}
