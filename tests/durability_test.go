@@ -17,7 +17,7 @@ import (
 // syscallLine is one finished system call in strace -f -ttt -y output:
 // a complete line, or the "resumed" half of one that other threads'
 // output cut in two (its time is when it returned).
-var syscallLine = regexp.MustCompile(`^\d+ (\d+\.\d+) (?:<\.\.\. (\w+) resumed>.*|(\w+)\((\d+)<([^>]*)>(?:, )?(.*)\)) = (-?\d+)`)
+var syscallLine = regexp.MustCompile(`^\d+\s+(\d+\.\d+) (?:<\.\.\. (\w+) resumed>.*|(\w+)\((\d+)<([^>]*)>(?:, )?(.*)\)) = (-?\d+)`)
 
 // traced is one finished call: what it was, the path of its descriptor
 // and, for a write, the start of what it wrote. strace writes a call's
@@ -40,7 +40,7 @@ func readTrace(t *testing.T, file string) []traced {
 	}
 	defer f.Close()
 	unfinished := map[string]traced{} // by thread
-	unfinishedRE := regexp.MustCompile(`^(\d+) \d+\.\d+ (\w+)\((\d+)<([^>]*)>(?:, )?(.*) <unfinished \.\.\.>`)
+	unfinishedRE := regexp.MustCompile(`^(\d+)\s+\d+\.\d+ (\w+)\((\d+)<([^>]*)>(?:, )?(.*) <unfinished \.\.\.>`)
 	var out []traced
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -135,5 +135,29 @@ func stopTraced(t *testing.T, d *daemon, root string) {
 	case <-d.done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("qmaild under strace did not stop")
+	}
+}
+
+// The trace reader takes every line form strace writes: pids of any
+// width, calls cut in two by other threads' output, failed calls left out.
+func TestReadTraceTakesEveryLineForm(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "trace")
+	write(t, file, `2626  1796178417.881671 write(11<socket:[1]>, "354 go ahead\r\n", 14) = 14
+2626  1796178417.892000 fdatasync(8</r/queue/queue.db> <unfinished ...>
+12625 1796178417.892100 write(2<pipe:[2]>, "log line", 8 <unfinished ...>
+2626  1796178417.893000 <... fdatasync resumed>) = 0
+12625 1796178417.893100 <... write resumed>) = 8
+2626  1796178417.894000 fsync(9</r/queue/bodies>) = -1 EIO (Input/output error)
+2626  1796178417.939198 write(12<socket:[3]>, "250 ok 1796178417 qp 2\r\n", 24) = 24
+`)
+	got := readTrace(t, file)
+	want := []traced{
+		{"write", "socket:[1]", `"354 go ahead\r\n", 14`},
+		{"fdatasync", "/r/queue/queue.db", ""},
+		{"write", "pipe:[2]", `"log line", 8`},
+		{"write", "socket:[3]", `"250 ok 1796178417 qp 2\r\n", 24`},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("readTrace:\n%v\nwant\n%v", got, want)
 	}
 }
