@@ -61,8 +61,10 @@ type Engine struct {
 	// off unless qmail.toml turns it on.
 	GroupRemote bool
 	// Passed, when set, is called after each scheduling pass with the
-	// time the pass used: tests wait for it instead of sleeping.
-	Passed func(now time.Time)
+	// time the pass used and the number of deliveries it started: tests
+	// wait for it instead of sleeping, and a pass that started nothing
+	// shows that nothing was due.
+	Passed func(now time.Time, started int)
 
 	seq      atomic.Uint64
 	kickOnce sync.Once
@@ -117,6 +119,7 @@ func (e *Engine) limit(ch route.Channel) int {
 // anything already due.
 func (e *Engine) Run(ctx context.Context) error {
 	e.bouncer = Bouncer{Controls: e.Controls, Now: e.now}
+	e.pullInFarRetries(ctx)
 	s := newScheduler(e)
 	runErr := e.loop(ctx, s)
 	s.readLimits()
@@ -133,6 +136,25 @@ func (e *Engine) Run(ctx context.Context) error {
 	return runErr
 }
 
+// pullInFarRetries makes due now every recipient whose next attempt is
+// further ahead than the retry schedule can put one, even for a message
+// at the end of its queue lifetime: such a time was made under a clock
+// that was wrong, and would leave the recipient neither tried nor
+// bounced until SIGALRM. A failure (a full disk) is only logged.
+func (e *Engine) pullInFarRetries(ctx context.Context) {
+	now := e.now()
+	lifetime := e.Controls.QueueLifetime()
+	birth := now.Add(-lifetime)
+	longest := NextRetry(route.Remote, birth, now).Sub(now) + time.Hour
+	n, err := e.DB.MakeDueAfter(ctx, now, now.Add(longest))
+	switch {
+	case err != nil:
+		e.Log.Warning("unable to pull in retry times beyond %v from now: %v", longest, err)
+	case n > 0:
+		e.Log.Info("queue: %d recipients had a retry time more than %v ahead, made by a wrong clock; due now", n, longest.Round(time.Second))
+	}
+}
+
 // loop runs passes until ctx ends or the queue fails: fill, then sleep
 // until the next recipient falls due, a message arrives, a delivery ends
 // or someone kicks.
@@ -144,11 +166,11 @@ func (e *Engine) loop(ctx context.Context, s *scheduler) error {
 		if err != nil {
 			return err
 		}
-		if started {
+		if started > 0 {
 			s.status(false)
 		}
 		if e.Passed != nil {
-			e.Passed(now)
+			e.Passed(now, started)
 		}
 		wait, err := s.nextWake(now)
 		if err != nil {
@@ -204,7 +226,12 @@ func (e *Engine) deliver(ctx context.Context, d Deliverer, jobs []store.Job) {
 		defer body.Close()
 	}
 	for i, job := range jobs {
-		if ctx.Err() != nil {
+		// After the grace a temporary failure may be the abandonment
+		// itself, and says nothing about the delivery: the recipient
+		// stays as it was. A success or a permanent failure is real
+		// whenever it came, and is recorded, so that it is not done
+		// again.
+		if ctx.Err() != nil && outcome.Of(results[i].Err) == outcome.Deferred {
 			e.Log.Delivery(nums[i], "deferral", "Abandoned at shutdown; the recipient stays in the queue.")
 			continue
 		}

@@ -29,6 +29,9 @@ type script struct {
 	running  int
 	maxSeen  int
 	hold     chan struct{} // when set, each delivery waits for a value
+	// late lists recipients whose delivery waits this long whatever its
+	// context says, then succeeds: a delivery that ends after the grace.
+	late map[string]time.Duration
 }
 
 type attempt struct {
@@ -50,12 +53,18 @@ func (s *script) Deliver(ctx context.Context, job store.Job, msg *store.Body) Re
 			s.answers[job.Recipient.Deliver] = list[1:]
 		}
 	}
-	hold := s.hold
+	hold, late := s.hold, s.late[job.Recipient.Deliver]
 	s.mu.Unlock()
-	if hold != nil {
+	switch {
+	case late > 0:
+		time.Sleep(late)
+		res = Result{Report: "did 1+0+0"}
+	case hold != nil:
 		select {
 		case <-hold:
 		case <-ctx.Done():
+			// Abandoned: what became of it is not known.
+			res = Result{Err: outcome.TemporaryErr(ctx.Err(), "abandoned")}
 		}
 	}
 	s.mu.Lock()
@@ -95,9 +104,11 @@ type rig struct {
 	logMu         *sync.Mutex
 	cancel        func()
 	done          chan error
-	// lastPass is the clock time of the engine's latest scheduling pass.
-	passMu   sync.Mutex
-	lastPass time.Time
+	// passes are the engine's scheduling passes so far; passAt looks at
+	// those from mark on.
+	passMu sync.Mutex
+	passes []pass
+	mark   int
 }
 
 type lockedWriter struct {
@@ -136,9 +147,9 @@ func newRig(t *testing.T, controls map[string]string) *rig {
 		Log:           qlog.New(lockedWriter{r.logMu, r.log}, "plain"),
 		Now:           r.clock.now,
 		ShutdownGrace: time.Second,
-		Passed: func(now time.Time) {
+		Passed: func(now time.Time, started int) {
 			r.passMu.Lock()
-			r.lastPass = now
+			r.passes = append(r.passes, pass{now, started})
 			r.passMu.Unlock()
 		},
 	}
@@ -146,18 +157,50 @@ func newRig(t *testing.T, controls map[string]string) *rig {
 	return r
 }
 
+// pass is one scheduling pass: the time it used and the deliveries it
+// started.
+type pass struct {
+	now     time.Time
+	started int
+}
+
+// setClock sets the clock and marks the passes made so far as seen.
+func (r *rig) setClock(at time.Time) {
+	r.passMu.Lock()
+	defer r.passMu.Unlock()
+	r.clock.set(at)
+	r.mark = len(r.passes)
+}
+
+// markPasses marks the passes made so far as seen.
+func (r *rig) markPasses() {
+	r.passMu.Lock()
+	defer r.passMu.Unlock()
+	r.mark = len(r.passes)
+}
+
 // passAt waits until the engine has made a scheduling pass at the clock's
-// time or later: whatever was due then has been started, and what was not
-// started was not due. It is the event negative checks wait for.
-func (r *rig) passAt(t *testing.T) {
+// time or later since the mark, and returns how many deliveries the
+// passes since the mark started: whatever was due then has been started,
+// so zero means nothing was due. It is the event negative checks wait
+// for.
+func (r *rig) passAt(t *testing.T) int {
 	t.Helper()
 	at := r.clock.now()
+	started := 0
 	eventually(t, "a scheduling pass at "+at.Format(time.TimeOnly), func() bool {
 		r.eng.Kick()
 		r.passMu.Lock()
 		defer r.passMu.Unlock()
-		return !r.lastPass.Before(at)
+		seen := false
+		started = 0
+		for _, p := range r.passes[r.mark:] {
+			seen = seen || !p.now.Before(at)
+			started += p.started
+		}
+		return seen
 	})
+	return started
 }
 
 func (r *rig) start() {
@@ -218,12 +261,14 @@ func TestDeferralIsRetriedOnTheSchedule(t *testing.T) {
 	// 400 s, 900 s. Each retry comes at its time and not a second before.
 	born := r.clock.now()
 	for i, at := range []time.Duration{100 * time.Second, 400 * time.Second, 900 * time.Second} {
-		r.clock.set(born.Add(at - time.Second))
-		r.passAt(t)
+		r.setClock(born.Add(at - time.Second))
+		if n := r.passAt(t); n != 0 {
+			t.Fatalf("%d deliveries started %v after birth: retry %d comes at %v", n, at-time.Second, i+1, at)
+		}
 		if n := len(r.local.tries("u@localhost")); n != i+1 {
 			t.Fatalf("%d attempts %v after birth, want %d: retry %d comes at %v", n, at-time.Second, i+1, i+1, at)
 		}
-		r.clock.set(born.Add(at))
+		r.setClock(born.Add(at))
 		r.passAt(t)
 		eventually(t, fmt.Sprintf("retry %d at %v", i+1, at), func() bool { return len(r.local.tries("u@localhost")) == i+2 })
 		if i < 2 {
@@ -322,7 +367,10 @@ func TestConcurrencyLocalBoundsDeliveries(t *testing.T) {
 	r.start()
 	eventually(t, "three deliveries under way", func() bool { r.local.mu.Lock(); defer r.local.mu.Unlock(); return r.local.running == 3 })
 	// A pass with three places taken starts nothing more.
-	r.passAt(t)
+	r.markPasses()
+	if n := r.passAt(t); n != 0 {
+		t.Fatalf("a pass with every place taken started %d deliveries", n)
+	}
 	for range 10 {
 		r.local.hold <- struct{}{}
 	}
@@ -339,7 +387,10 @@ func TestConcurrencyZeroHoldsTheChannel(t *testing.T) {
 	r.queue(t, "s@example.org", "x\n", "x@far.example", "u@localhost")
 	r.start()
 	eventually(t, "the local recipient", func() bool { return len(r.local.tries("u@localhost")) == 1 })
-	r.passAt(t)
+	r.markPasses()
+	if n := r.passAt(t); n != 0 {
+		t.Fatalf("a pass with concurrencyremote 0 started %d deliveries", n)
+	}
 	r.stop()
 	if n := len(r.remote.tries("x@far.example")); n != 0 {
 		t.Fatalf("%d remote attempts with concurrencyremote 0", n)

@@ -67,9 +67,9 @@ func (s *scheduler) readLimits() {
 }
 
 // fill starts deliveries of the recipients due at now while their
-// channels have room, and reports whether it started any.
-func (s *scheduler) fill(now time.Time) (bool, error) {
-	started := false
+// channels have room, and returns how many it started.
+func (s *scheduler) fill(now time.Time) (int, error) {
+	started := 0
 	for _, ch := range channels() {
 		free := s.limits[ch] - s.running[ch]
 		if free <= 0 {
@@ -96,7 +96,7 @@ func (s *scheduler) fill(now time.Time) (bool, error) {
 		}
 		for _, group := range groups {
 			s.start(ch, d, group)
-			started = true
+			started++
 		}
 	}
 	return started, nil

@@ -90,10 +90,18 @@ func (db *DB) NextDue(ch route.Channel, skip func(Ref) bool) (time.Time, bool, e
 // duePage bounds the work of one transaction of MakeAllDue.
 const duePage = 5000
 
-// MakeAllDue makes every pending recipient due at now: the daemon does
-// this when it starts, so that nothing waits out a schedule made before a
-// crash. It works in pages so that no transaction grows with the queue.
+// MakeAllDue makes every pending recipient due at now: SIGALRM, as
+// qmail-send's. It works in pages so that no transaction grows with the
+// queue.
 func (db *DB) MakeAllDue(ctx context.Context, now time.Time) (int, error) {
+	return db.MakeDueAfter(ctx, now, now)
+}
+
+// MakeDueAfter makes every pending recipient whose next attempt is after
+// after due at now, and returns how many it moved. The engine uses it at
+// start for attempt times further ahead than the retry schedule can put
+// one: made under a clock that was wrong.
+func (db *DB) MakeDueAfter(ctx context.Context, now, after time.Time) (int, error) {
 	total := 0
 	for _, ch := range []route.Channel{route.Local, route.Remote} {
 		for {
@@ -102,9 +110,9 @@ func (db *DB) MakeAllDue(ctx context.Context, now time.Time) (int, error) {
 				n = 0
 				due := tx.Bucket(bucketDue)
 				c := due.Cursor()
-				// Entries already at or before now are due; the
-				// first one after now starts the work.
-				start := dueKey(ch, now, Ref{^MsgID(0), ^uint32(0)})
+				// Entries at or before after stay; the first one
+				// after it starts the work.
+				start := dueKey(ch, after, Ref{^MsgID(0), ^uint32(0)})
 				var moved [][]byte
 				for k, _ := c.Seek(start); k != nil && len(moved) < duePage; k, _ = c.Next() {
 					kch, _, _, ok := parseDueKey(k)
@@ -139,7 +147,7 @@ func (db *DB) MakeAllDue(ctx context.Context, now time.Time) (int, error) {
 				return nil
 			})
 			if err != nil {
-				return total, fmt.Errorf("queue database %s: make all due: %w", db.path, err)
+				return total, fmt.Errorf("queue database %s: making recipients due: %w", db.path, err)
 			}
 			total += n
 			if n < duePage {

@@ -404,7 +404,14 @@ func procUID(t *testing.T, pid int) int {
 // command line in /proc.
 func pgrepHelper(t *testing.T, root string) []int {
 	t.Helper()
-	want := "helper\x00--root\x00" + root + "\x00"
+	return pidsWithArgs(t, false, "helper", "--root", root)
+}
+
+// pidsWithArgs returns the processes whose command line holds args in a
+// row, or, when whole, is exactly args.
+func pidsWithArgs(t *testing.T, whole bool, args ...string) []int {
+	t.Helper()
+	want := strings.Join(args, "\x00") + "\x00"
 	dirs, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, d := range dirs {
@@ -412,7 +419,8 @@ func pgrepHelper(t *testing.T, root string) []int {
 		if err != nil {
 			continue
 		}
-		if cmdline, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline")); err == nil && strings.Contains(string(cmdline), want) {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err == nil && (whole && string(cmdline) == want || !whole && strings.Contains(string(cmdline), want)) {
 			pids = append(pids, pid)
 		}
 	}

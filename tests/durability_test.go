@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -126,9 +124,7 @@ func TestAcknowledgementFollowsTheSync(t *testing.T) {
 // stopTraced stops the qmaild that runs under strace, which then ends.
 func stopTraced(t *testing.T, d *daemon, root string) {
 	t.Helper()
-	out, _ := exec.Command("pgrep", "-f", "-x", ".*qmaild --root "+regexp.QuoteMeta(root)).Output()
-	for _, f := range strings.Fields(string(out)) {
-		pid, _ := strconv.Atoi(f)
+	for _, pid := range pidsWithArgs(t, true, bin("qmaild"), "--root", root) {
 		syscall.Kill(pid, syscall.SIGTERM)
 	}
 	select {

@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Chmod(dir, 0o755)
-	build := exec.Command("go", "build", "-buildvcs=auto", "-o", dir+"/", "../cmd/...")
+	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/...")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the binaries:", err)

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,8 +91,13 @@ mx.slow.example. A 127.0.0.7
 	defer db.Close()
 	resolver, _ := remotedeliver.NewResolver([]string{dns.Addr})
 	local := &mailboxes{got: map[string][]string{}}
-	var passed atomic.Value // the clock time of the engine's latest pass
-	passed.Store(time.Time{})
+	// The engine's scheduling passes: the clock time each used and the
+	// deliveries it started.
+	var passMu sync.Mutex
+	var passes []struct {
+		now     time.Time
+		started int
+	}
 	log := &lockedBuffer{}
 	eng := &engine.Engine{
 		DB: db, Controls: ctl, Local: local,
@@ -101,7 +105,14 @@ mx.slow.example. A 127.0.0.7
 		Log:           qlog.New(log, "plain"),
 		Now:           clock.now,
 		ShutdownGrace: 5 * time.Second,
-		Passed:        func(now time.Time) { passed.Store(now) },
+		Passed: func(now time.Time, started int) {
+			passMu.Lock()
+			passes = append(passes, struct {
+				now     time.Time
+				started int
+			}{now, started})
+			passMu.Unlock()
+		},
 	}
 	for _, rcpt := range []string{"u@soft.example", "u@slow.example"} {
 		m := &store.NewMessage{Sender: "tester@localhost", Body: []byte("Subject: to " + rcpt + "\n\nbody\n"), Recipients: []string{rcpt}}
@@ -129,10 +140,23 @@ mx.slow.example. A 127.0.0.7
 	// The event to wait for: a scheduling pass at 399 s, which started
 	// whatever was due then.
 	due := clock.now()
+	started := 0
 	waitFor(t, "a scheduling pass at 399 s", 10*time.Second, func() bool {
 		eng.Kick()
-		return !passed.Load().(time.Time).Before(due)
+		passMu.Lock()
+		defer passMu.Unlock()
+		seen := false
+		started = 0
+		for _, p := range passes {
+			if !p.now.Before(due) {
+				seen, started = true, started+p.started
+			}
+		}
+		return seen
 	})
+	if started != 0 {
+		t.Fatalf("%d deliveries started at 399 s; the retry is due at 400 s", started)
+	}
 	if n := attempts("u@soft.example"); n != 1 {
 		t.Fatalf("%d attempts at 399 s; the second is due at 400 s", n)
 	}

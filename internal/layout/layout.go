@@ -99,6 +99,9 @@ type Options struct {
 
 // Ensure creates what is missing under p.Root. Its errors name the path.
 func Ensure(p Paths, o Options) error {
+	if err := notQmail(p); err != nil {
+		return err
+	}
 	if err := mkdir(p.Root, 0o755); err != nil {
 		return err
 	}
@@ -194,6 +197,24 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// notQmail refuses a directory that holds a qmail installation and is not
+// yet a gqmail root (it has no qmail.toml): the daemon would otherwise
+// take over its queue directory, and qmaild's default root is /var/qmail.
+func notQmail(p Paths) error {
+	if _, err := os.Lstat(p.Config); err == nil {
+		return nil
+	}
+	// What a qmail installation has under its home and a gqmail root
+	// never does.
+	for _, m := range []string{"queue/mess", "queue/todo", "queue/lock", "bin/qmail-send"} {
+		path := filepath.Join(p.Root, m)
+		if _, err := os.Lstat(path); err == nil {
+			return fmt.Errorf("%s holds a qmail installation (%s) and is not a gqmail root; gqmail will not take it over: give qmaild another --root", p.Root, path)
+		}
+	}
+	return nil
 }
 
 // Check says whether p is a gqmail root, which the daemon makes at its

@@ -62,3 +62,35 @@ func TestEnsureNamesWhatItCannotMake(t *testing.T) {
 		t.Fatalf("Ensure under a file: %v", err)
 	}
 }
+
+// A qmail installation is never taken over: qmaild's default root is
+// /var/qmail, where qmail lives.
+func TestEnsureRefusesAQmailInstallation(t *testing.T) {
+	for _, mark := range []string{"queue/mess", "queue/todo", "bin/qmail-send"} {
+		t.Run(mark, func(t *testing.T) {
+			p := For(filepath.Join(t.TempDir(), "qmail"))
+			os.MkdirAll(filepath.Join(p.Root, mark), 0o755)
+			os.MkdirAll(p.Control, 0o755)
+			os.WriteFile(filepath.Join(p.Control, "me"), []byte("mx.example.org\n"), 0o644)
+			err := Ensure(p, Options{Hostname: "h", ConfigText: "\n"})
+			if err == nil || !strings.Contains(err.Error(), "holds a qmail installation") {
+				t.Fatalf("Ensure = %v, want a refusal naming the qmail installation", err)
+			}
+			if _, err := os.Stat(p.Config); err == nil {
+				t.Fatal("Ensure wrote qmail.toml into the qmail installation")
+			}
+			if _, err := os.Stat(p.Queue + "/bodies"); err == nil {
+				t.Fatal("Ensure made a body directory in qmail's queue")
+			}
+		})
+	}
+	// A gqmail root that was a qmail one (qmail.toml written by the
+	// administrator on purpose) is taken.
+	p := For(filepath.Join(t.TempDir(), "migrated"))
+	os.MkdirAll(filepath.Join(p.Root, "queue/mess"), 0o755)
+	os.MkdirAll(p.Root, 0o755)
+	os.WriteFile(p.Config, []byte("\n"), 0o644)
+	if err := Ensure(p, Options{Hostname: "h", ConfigText: "\n"}); err != nil {
+		t.Fatalf("a root with qmail.toml: %v", err)
+	}
+}

@@ -19,11 +19,11 @@ import (
 
 // event is one line of go test -json.
 type event struct {
-	Action  string
-	Package string
-	Test    string
-	Output  string
-	Elapsed float64
+	Action     string
+	Package    string
+	ImportPath string // of build-output and build-fail
+	Test       string
+	Output     string
 }
 
 // peerMissing is how the tests' need() and startSink() say a peer is
@@ -33,7 +33,7 @@ const peerMissing = "scripts/install-test-deps installs it"
 func main() {
 	peersRequired := flag.Bool("peers-required", false, "fail when a test skips for a peer scripts/install-test-deps installs")
 	flag.Parse()
-	output := map[string][]string{} // by package and test
+	output := map[string][]string{} // by package and test; a package's own under "pkg "
 	var skips, failures, missingPeers []string
 	passed := 0
 	sc := bufio.NewScanner(os.Stdin)
@@ -47,11 +47,14 @@ func main() {
 		}
 		key := e.Package + " " + e.Test
 		switch e.Action {
+		case "build-output":
+			// A compiler's complaint: always shown.
+			fmt.Print(e.Output)
+		case "build-fail":
+			failures = append(failures, e.ImportPath+" (build)")
 		case "output":
-			if e.Test == "" {
-				if strings.HasPrefix(e.Output, "ok ") || strings.HasPrefix(e.Output, "FAIL") || strings.HasPrefix(e.Output, "?") {
-					fmt.Print(e.Output)
-				}
+			if e.Test == "" && (strings.HasPrefix(e.Output, "ok ") || strings.HasPrefix(e.Output, "?")) {
+				fmt.Print(e.Output)
 				continue
 			}
 			output[key] = append(output[key], e.Output)
@@ -72,6 +75,13 @@ func main() {
 			delete(output, key)
 		case "fail":
 			if e.Test == "" {
+				// What the package printed outside its tests: a
+				// panic in TestMain, a timeout, its FAIL line.
+				fmt.Print(strings.Join(output[key], ""))
+				delete(output, key)
+				if len(failures) == 0 || !strings.HasPrefix(failures[len(failures)-1], e.Package+" ") {
+					failures = append(failures, e.Package)
+				}
 				continue
 			}
 			failures = append(failures, key)
@@ -83,7 +93,7 @@ func main() {
 	for _, s := range skips {
 		fmt.Println("--- SKIP:", s)
 	}
-	fmt.Printf("tests: %d passed, %d failed, %d skipped\n", passed, len(failures), len(skips))
+	fmt.Printf("tests: %d passed, %d failed (tests or packages), %d skipped\n", passed, len(failures), len(skips))
 	code := 0
 	if len(failures) > 0 {
 		code = 1
