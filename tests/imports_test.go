@@ -18,7 +18,7 @@ var layers = map[string][]string{
 	"localdeliver":  {"internal", "store", "localdeliver"},
 	"remotedeliver": {"internal"},
 	"engine":        {"internal", "store", "localdeliver", "remotedeliver"},
-	"frontends":     {"internal", "store"},
+	"frontends":     {"internal", "store", "frontends"},
 	"fixtures":      {"internal", "fixtures"},
 	"scripts":       {},
 	"cmd":           {"internal", "store", "migrate", "localdeliver", "remotedeliver", "engine", "frontends"},

@@ -357,6 +357,21 @@ func serve(s *setup, db *store.DB, router *route.Router, helper *localdeliver.Cl
 			s.log.Alert("%v", err)
 		}
 	})
+	// What submitters left while the daemon was down, at once and then
+	// every second.
+	pickup := &inject.Pickup{
+		Dir: s.paths.Pickup, Queue: db, Log: s.log,
+		MaxMessageBytes: s.cfg.SMTP.MaxMessageBytes,
+		Bounce: func(uid int, sender, why string) {
+			n := inject.Notice(uid, sender, why, s.controls.BounceHost(), time.Now())
+			if id, err := db.Accept(ctx, n); err != nil {
+				s.log.Warning("pickup: unable to queue the notice to uid %d: %v", uid, err)
+			} else {
+				s.log.NewMsg(uint64(id))
+			}
+		},
+	}
+	wg.Go(func() { pickup.Run(ctx, time.Second) })
 
 	why := waitForStop(ctx, s, eng, db, helper)
 

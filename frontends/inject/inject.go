@@ -50,7 +50,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/user"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -408,4 +410,13 @@ func (s *Server) commit(f [][]byte, rcpts []string, sp *store.Spool, uid int, tr
 	}
 	s.Log.Queued(uint64(id), size, msg.Sender, uid)
 	return answer{text: fmt.Sprintf("ok %d qp %d", time.Now().Unix(), id), id: id}
+}
+
+// lookupUser names the account of uid.
+func lookupUser(uid int) (string, error) {
+	u, err := user.LookupId(strconv.Itoa(uid))
+	if err != nil {
+		return "", err
+	}
+	return u.Username, nil
 }

@@ -42,6 +42,10 @@ type Paths struct {
 	// Submit holds Socket, the local submission socket of the daemon.
 	Submit string
 	Socket string
+	// Pickup is where submitters leave messages while the daemon is
+	// down: the daemon's, mode 1733 (anyone may add a file; nobody else
+	// may list, read by name or remove one).
+	Pickup string
 }
 
 // For returns the paths under root.
@@ -57,6 +61,7 @@ func For(root string) Paths {
 		Home:    filepath.Join(root, "home"),
 		Submit:  filepath.Join(root, "submit"),
 		Socket:  filepath.Join(root, "submit", "inject.sock"),
+		Pickup:  filepath.Join(root, "pickup"),
 	}
 }
 
@@ -141,6 +146,13 @@ func Ensure(p Paths, o Options) error {
 	}
 	if err := mkdir(p.Submit, 0o755); err != nil {
 		return err
+	}
+	if err := mkdir(p.Pickup, 0o755); err != nil {
+		return err
+	}
+	// Exactly 1733, whatever the umask.
+	if err := os.Chmod(p.Pickup, 0o733|fs.ModeSticky); err != nil {
+		return fmt.Errorf("%s: %w", p.Pickup, err)
 	}
 	if err := mkdir(p.Users, 0o755); err != nil {
 		return err
@@ -260,7 +272,7 @@ func ChownQueue(p Paths, o *Owner) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Queue, err)
 	}
-	paths := []string{p.Queue, p.Submit}
+	paths := []string{p.Queue, p.Submit, p.Pickup}
 	for _, e := range entries {
 		paths = append(paths, filepath.Join(p.Queue, e.Name()))
 	}

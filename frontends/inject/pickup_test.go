@@ -1,0 +1,174 @@
+package inject
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gqmail/gqmail/internal/qlog"
+)
+
+type notice struct {
+	uid         int
+	sender, why string
+}
+
+func pickupFixture(t *testing.T) (*fixture, *Pickup, *[]notice) {
+	t.Helper()
+	f := serve(t, nil, 1<<20)
+	dir := filepath.Join(t.TempDir(), "pickup")
+	os.Mkdir(dir, 0o733|os.ModeSticky)
+	var notices []notice
+	p := &Pickup{
+		Dir: dir, Queue: f.db, Log: qlog.New(io.Discard, "plain"), MaxMessageBytes: 1 << 20,
+		Bounce: func(uid int, sender, why string) { notices = append(notices, notice{uid, sender, why}) },
+		Now:    func() time.Time { return time.Date(2026, 12, 2, 3, 4, 5, 0, time.UTC) },
+	}
+	return f, p, &notices
+}
+
+func writePickup(t *testing.T, dir, body, sender string, rcpts ...string) {
+	t.Helper()
+	w, err := NewPickup(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, body)
+	if err := w.Commit(sender, rcpts); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// A complete file is queued as its owner's, with the trace line naming
+// the owner's uid, and removed after the commit.
+func TestPickupQueuesCompleteFilesAsTheirOwners(t *testing.T) {
+	f, p, _ := pickupFixture(t)
+	writePickup(t, p.Dir, "Received: (qmail 1 invoked by uid 0); forged\nSubject: x\n\nbody\n", "s@example.org", "u@localhost", "v@far.example")
+	n, err := p.Scan(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("Scan = %d, %v", n, err)
+	}
+	envs, bodies := f.queued(t)
+	if len(envs) != 1 || envs[0].Origin.Kind != "local" || envs[0].Origin.UID != os.Getuid() || envs[0].Sender != "s@example.org" {
+		t.Fatalf("queued %+v", envs)
+	}
+	first, _, _ := strings.Cut(bodies[0], "\n")
+	if first != "Received: (qmail pickup invoked by uid "+strconv.Itoa(os.Getuid())+"); 2 Dec 2026 03:04:05 -0000" {
+		t.Fatalf("first line %q", first)
+	}
+	if rs, _ := f.db.Recipients(envs[0].ID); len(rs) != 2 {
+		t.Fatalf("%d recipients", len(rs))
+	}
+	if left := names(t, p.Dir); len(left) != 0 {
+		t.Fatalf("left in the directory: %v", left)
+	}
+}
+
+// A file being written (locked) is left alone; one whose writer died
+// before it finished is removed; one that is complete but kept its
+// temporary name (a rename lost in a crash) is taken.
+func TestPickupTakesOnlyWhatIsFinished(t *testing.T) {
+	f, p, _ := pickupFixture(t)
+	busy, err := NewPickup(p.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(busy, "Subject: in progress\n")
+	dead, _ := NewPickup(p.Dir)
+	io.WriteString(dead, "Subject: the writer was killed\n")
+	dead.w.Flush()
+	unix.Flock(int(dead.f.Fd()), unix.LOCK_UN) // as if its process were gone
+	done, _ := NewPickup(p.Dir)
+	io.WriteString(done, "Subject: complete\n\nbody\n")
+	doneName := done.f.Name()
+	// Commit, then undo the rename: a crash lost it.
+	if err := done.Commit("s@example.org", []string{"u@localhost"}); err != nil {
+		t.Fatal(err)
+	}
+	os.Rename(strings.Replace(doneName, "tmp.", "msg.", 1), doneName)
+
+	if n, _ := p.Scan(context.Background()); n != 1 {
+		t.Fatalf("Scan queued %d, want the complete file only", n)
+	}
+	if _, bodies := f.queued(t); len(bodies) != 1 || !strings.Contains(bodies[0], "Subject: complete") {
+		t.Fatalf("queued %q", bodies)
+	}
+	left := names(t, p.Dir)
+	if len(left) != 1 || filepath.Join(p.Dir, left[0]) != busy.f.Name() {
+		t.Fatalf("left %v; want only the file being written", left)
+	}
+	if err := busy.Commit("s@example.org", []string{"u@localhost"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := p.Scan(context.Background()); n != 1 {
+		t.Fatalf("the finished file was not taken: %d", n)
+	}
+}
+
+// A file that cannot be taken is moved aside, and its submitter told;
+// it never blocks the files behind it.
+func TestPickupSetsAsideWhatItCannotTake(t *testing.T) {
+	f, p, notices := pickupFixture(t)
+	p.MaxMessageBytes = 100
+	writePickup(t, p.Dir, strings.Repeat("x", 200), "big@example.org", "u@localhost")
+	writePickup(t, p.Dir, "Subject: no one\n", "s@example.org")
+	bad := filepath.Join(p.Dir, "msg.broken")
+	os.WriteFile(bad, []byte("not a pickup file at all"), 0o644)
+	writePickup(t, p.Dir, "Subject: fine\n\nok\n", "s@example.org", "u@localhost")
+
+	if n, _ := p.Scan(context.Background()); n != 1 {
+		t.Fatalf("Scan queued %d, want the good one", n)
+	}
+	if got := names(t, filepath.Join(p.Dir, "bad")); len(got) != 3 {
+		t.Fatalf("set aside: %v", got)
+	}
+	whys := ""
+	for _, n := range *notices {
+		whys += n.sender + ": " + n.why + "\n"
+	}
+	for _, want := range []string{"big@example.org: it is 200 bytes, more than the limit of 100", "s@example.org: it has no recipients", ": it is incomplete"} {
+		if !strings.Contains(whys, want) {
+			t.Errorf("notices lack %q:\n%s", want, whys)
+		}
+	}
+	if _, bodies := f.queued(t); len(bodies) != 1 || !strings.Contains(bodies[0], "Subject: fine") {
+		t.Fatalf("queued %q", bodies)
+	}
+}
+
+// The uid is the file's owner's, whatever the file says.
+func TestPickupUIDIsTheOwners(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: it gives a pickup file to another uid")
+	}
+	f, p, _ := pickupFixture(t)
+	writePickup(t, p.Dir, "Subject: x\n\nuid 0 says so\n", "s@example.org", "u@localhost")
+	for _, n := range names(t, p.Dir) {
+		os.Chown(filepath.Join(p.Dir, n), 4321, 4321)
+	}
+	if n, _ := p.Scan(context.Background()); n != 1 {
+		t.Fatal("not taken")
+	}
+	envs, bodies := f.queued(t)
+	if envs[0].Origin.UID != 4321 || !strings.HasPrefix(bodies[0], "Received: (qmail pickup invoked by uid 4321)") {
+		t.Fatalf("origin %+v, body %q", envs[0].Origin, bodies[0])
+	}
+
+}

@@ -1,0 +1,96 @@
+package sendmail
+
+import (
+	"bufio"
+	"errors"
+	"io"
+)
+
+// qmail-queue's exit codes (qmail-queue.8): what software written for
+// qmail reads from it.
+const (
+	QueueOK            = 0
+	QueueAddrTooLong   = 11 // an envelope address reached 1003 bytes without its NUL
+	QueueRejected      = 31 // the mail server permanently rejected the message
+	QueueOutOfMemory   = 51
+	QueueTimeout       = 52
+	QueueWriteError    = 53 // write error or disk full
+	QueueReadError     = 54 // the message or the envelope ended early
+	QueueConfigError   = 55 // unable to read the configuration
+	QueueNetworkError  = 56 // trouble making a network connection
+	QueueTempRejected  = 71 // the mail server temporarily rejected the message
+	QueueInternalError = 81
+	QueueBadEnvelope   = 91 // the envelope is not in qmail-queue's format
+)
+
+// maxEnvelopeAddress is where qmail-queue gives up on an address: one
+// that reaches 1003 bytes without its NUL exits 11.
+const maxEnvelopeAddress = 1003
+
+// envelopeError is a broken envelope and the exit code it gets.
+type envelopeError struct {
+	code int
+	text string
+}
+
+func (e *envelopeError) Error() string { return e.text }
+
+// readEnvelope reads qmail-queue's envelope: "F" sender NUL, then "T"
+// recipient NUL for each recipient, then one more NUL.
+func readEnvelope(r io.Reader) (sender string, rcpts []string, err error) {
+	br := bufio.NewReader(r)
+	field := func() (byte, string, error) {
+		kind, err := br.ReadByte()
+		if err != nil {
+			return 0, "", &envelopeError{QueueReadError, "the envelope ended early"}
+		}
+		if kind == 0 {
+			return 0, "", nil
+		}
+		var b []byte
+		for {
+			c, err := br.ReadByte()
+			if err != nil {
+				return 0, "", &envelopeError{QueueReadError, "the envelope ended early"}
+			}
+			if c == 0 {
+				return kind, string(b), nil
+			}
+			if len(b)+1 >= maxEnvelopeAddress {
+				return 0, "", &envelopeError{QueueAddrTooLong, "envelope address too long for qq (#5.1.3)"}
+			}
+			b = append(b, c)
+		}
+	}
+	kind, sender, err := field()
+	if err != nil {
+		return "", nil, err
+	}
+	if kind != 'F' {
+		return "", nil, &envelopeError{QueueBadEnvelope, "the envelope does not start with F"}
+	}
+	for {
+		kind, addr, err := field()
+		if err != nil {
+			return "", nil, err
+		}
+		switch kind {
+		case 0:
+			return sender, rcpts, nil
+		case 'T':
+			rcpts = append(rcpts, addr)
+		default:
+			return "", nil, &envelopeError{QueueBadEnvelope, "an envelope field is neither T nor the end"}
+		}
+	}
+}
+
+// exitCode is the envelope error's code, or fallback for any other
+// error.
+func exitCode(err error, fallback int) int {
+	var e *envelopeError
+	if errors.As(err, &e) {
+		return e.code
+	}
+	return fallback
+}
