@@ -2,8 +2,11 @@ package sendmail
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
+
+	"github.com/gqmail/gqmail/internal/outcome"
 )
 
 // qmail-queue's exit codes (qmail-queue.8): what software written for
@@ -93,4 +96,60 @@ func exitCode(err error, fallback int) int {
 		return e.code
 	}
 	return fallback
+}
+
+// QmailQueue is qmail-queue: it reads the message from descriptor 0 and
+// the envelope from descriptor 1, queues the message, and exits with
+// qmail-queue's code. On any error it queues nothing.
+func QmailQueue(env *Env) int {
+	ctx := context.Background()
+	s, err := begin(ctx, env.paths())
+	if err != nil {
+		return QueueWriteError
+	}
+	if _, err := io.Copy(s, readErrors{env.Stdin}); err != nil {
+		s.abort()
+		if isReadError(err) {
+			return QueueReadError
+		}
+		return QueueWriteError
+	}
+	sender, rcpts, err := readEnvelope(env.Envelope)
+	if err != nil {
+		s.abort()
+		return exitCode(err, QueueReadError)
+	}
+	if len(rcpts) == 0 {
+		// qmail-queue takes it, and qmail-send has nothing to do.
+		s.abort()
+		return QueueOK
+	}
+	if _, _, err := s.commit(sender, rcpts); err != nil {
+		if outcome.IsPermanent(err) {
+			return QueueRejected
+		}
+		return QueueWriteError
+	}
+	return QueueOK
+}
+
+// readError marks an error of the input, as opposed to the output.
+type readError struct{ error }
+
+func (e readError) Unwrap() error { return e.error }
+
+func isReadError(err error) bool {
+	var r readError
+	return errors.As(err, &r)
+}
+
+// readErrors marks its reader's errors as read errors.
+type readErrors struct{ r io.Reader }
+
+func (r readErrors) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = readError{err}
+	}
+	return n, err
 }
