@@ -15,6 +15,14 @@
 //	client  "commit" sender origin-kind remote-ip helo
 //	server  "result/2" letter text message-id(8)
 //
+// or, to list the queue (mailq, sendmail -bp; any local user may, as
+// Postfix's mailq allows):
+//
+//	client  "list/1"
+//	server  "msg" id(8) received(8, unix seconds) size(8) sender   (one per message)
+//	server  "rcpt" address channel state attempts(8) next(8) last-text   (after its msg)
+//	server  "end"
+//
 // or, instead of "commit", "abort", which throws the message away and is
 // not answered. letter is internal/outcome's: "K" (queued; the accept
 // transaction is on disk), "Z" (temporary failure, try again) or "D"
@@ -73,6 +81,7 @@ const (
 	tagCommit = "commit"
 	tagAbort  = "abort"
 	tagResult = "result/2"
+	tagList   = "list/1"
 )
 
 // maxData is the largest data frame a client sends.
@@ -270,6 +279,12 @@ func (s *Server) serveConn(c *net.UnixConn, cred *syscall.Ucred) error {
 		f, err := read()
 		if err != nil {
 			return nil // the submitter went away; nothing was accepted
+		}
+		if len(f) == 1 && string(f[0]) == tagList {
+			if err := s.list(w); err != nil {
+				return fmt.Errorf("listing the queue for uid %d: %w", cred.Uid, err)
+			}
+			continue
 		}
 		if len(f) == 0 || string(f[0]) != tagSubmit {
 			answer{err: outcome.Permanent("Unknown submission protocol; this daemon speaks %s. (#5.3.5)", tagSubmit)}.write(w)

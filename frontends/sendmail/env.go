@@ -14,6 +14,9 @@ import (
 type Env struct {
 	Args   []string
 	Getenv func(string) string
+	// Lookup tells an empty variable from an unset one; when nil, an
+	// empty one counts as unset.
+	Lookup func(string) (string, bool)
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
@@ -29,6 +32,7 @@ func Std() *Env {
 	return &Env{
 		Args:     os.Args,
 		Getenv:   os.Getenv,
+		Lookup:   os.LookupEnv,
 		Stdin:    os.Stdin,
 		Stdout:   os.Stdout,
 		Stderr:   os.Stderr,
@@ -39,3 +43,11 @@ func Std() *Env {
 }
 
 func (e *Env) paths() layout.Paths { return layout.For(e.Root) }
+
+func (e *Env) lookup(k string) (string, bool) {
+	if e.Lookup != nil {
+		return e.Lookup(k)
+	}
+	v := e.Getenv(k)
+	return v, v != ""
+}

@@ -35,12 +35,22 @@ type StdioConn struct {
 // read and write deadlines work: tcpserver hands over a blocking socket,
 // on which no timeout would ever fire.
 func StdioFromEnv(getenv func(string) (string, bool)) (*StdioConn, error) {
+	in, out, err := OpenStdio()
+	if err != nil {
+		return nil, err
+	}
+	return NewStdioConn(in, out, getenv), nil
+}
+
+// OpenStdio makes descriptors 0 and 1 non-blocking and returns them as
+// files Go's poller serves, so that deadlines work on them.
+func OpenStdio() (in, out *os.File, err error) {
 	for _, fd := range []int{0, 1} {
 		if err := syscall.SetNonblock(fd, true); err != nil {
-			return nil, fmt.Errorf("descriptor %d: %w", fd, err)
+			return nil, nil, fmt.Errorf("descriptor %d: %w", fd, err)
 		}
 	}
-	return NewStdioConn(os.NewFile(0, "stdin"), os.NewFile(1, "stdout"), getenv), nil
+	return os.NewFile(0, "stdin"), os.NewFile(1, "stdout"), nil
 }
 
 // NewStdioConn builds a StdioConn from in, out and what the environment

@@ -1,0 +1,120 @@
+package inject
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/gqmail/gqmail/internal/frame"
+	"github.com/gqmail/gqmail/store"
+)
+
+// Lister is what list needs of the queue: envelopes in pages, and a
+// message's recipients. *store.DB has both.
+type Lister interface {
+	List(after store.MsgID, limit int) ([]store.Envelope, error)
+	Recipients(id store.MsgID) ([]store.RecipientState, error)
+}
+
+// listPage is how many messages one read transaction lists: the queue is
+// read in short transactions, never one that a long listing holds open.
+const listPage = 100
+
+// list answers "list/1": every message with its recipients, then "end".
+func (s *Server) list(w *bufio.Writer) error {
+	l, ok := s.Queue.(Lister)
+	if !ok {
+		return frame.Write(w, []byte("end"))
+	}
+	after := store.MsgID(0)
+	for {
+		envs, err := l.List(after, listPage)
+		if err != nil {
+			return err
+		}
+		for _, e := range envs {
+			after = e.ID
+			rs, err := l.Recipients(e.ID)
+			if err != nil {
+				continue // finished meanwhile
+			}
+			if err := frame.Write(w, []byte("msg"), frame.U64(uint64(e.ID)), frame.U64(uint64(e.Received.Unix())), frame.U64(uint64(e.Size)), []byte(e.Sender)); err != nil {
+				return err
+			}
+			for _, r := range rs {
+				next := uint64(0)
+				if !r.Next.IsZero() {
+					next = uint64(r.Next.Unix())
+				}
+				if err := frame.Write(w, []byte("rcpt"), []byte(r.Address), []byte(r.Channel.String()), []byte(r.State.String()),
+					frame.U64(uint64(r.Attempts)), frame.U64(next), []byte(r.LastText)); err != nil {
+					return err
+				}
+			}
+		}
+		if len(envs) < listPage {
+			return frame.Write(w, []byte("end"))
+		}
+	}
+}
+
+// Queued is one message of a listing.
+type Queued struct {
+	ID         store.MsgID
+	Received   time.Time
+	Size       int64
+	Sender     string
+	Recipients []QueuedRecipient
+}
+
+// QueuedRecipient is one recipient of a listed message.
+type QueuedRecipient struct {
+	Address, Channel, State string
+	Attempts                int
+	Next                    time.Time
+	LastText                string
+}
+
+// List asks the daemon at path for the queue.
+func List(ctx context.Context, path string) ([]Queued, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	r, w := bufio.NewReader(c), bufio.NewWriter(c)
+	if err := frame.Write(w, []byte(tagList)); err != nil {
+		return nil, err
+	}
+	var out []Queued
+	for {
+		f, err := frame.ReadLimit(r, maxFrame)
+		if err != nil {
+			return nil, fmt.Errorf("reading the listing: %w", err)
+		}
+		switch {
+		case len(f) == 1 && string(f[0]) == "end":
+			return out, nil
+		case len(f) == 5 && string(f[0]) == "msg":
+			id, _ := frame.GetU64(f[1])
+			at, _ := frame.GetU64(f[2])
+			size, _ := frame.GetU64(f[3])
+			out = append(out, Queued{ID: store.MsgID(id), Received: time.Unix(int64(at), 0), Size: int64(size), Sender: string(f[4])})
+		case len(f) == 7 && string(f[0]) == "rcpt" && len(out) > 0:
+			n, _ := frame.GetU64(f[4])
+			next, _ := frame.GetU64(f[5])
+			q := &out[len(out)-1]
+			rc := QueuedRecipient{Address: string(f[1]), Channel: string(f[2]), State: string(f[3]), Attempts: int(n), LastText: string(f[6])}
+			if next != 0 {
+				rc.Next = time.Unix(int64(next), 0)
+			}
+			q.Recipients = append(q.Recipients, rc)
+		default:
+			return nil, fmt.Errorf("the daemon sent a listing frame I do not know: %q", f)
+		}
+	}
+}

@@ -1,0 +1,40 @@
+package sendmail
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gqmail/gqmail/frontends/inject"
+	"github.com/gqmail/gqmail/internal/qlog"
+)
+
+// Mailq lists the queue, as qmail-qread does (sendmail -bp, mailq), from
+// the running daemon: for each message its arrival, number, size and
+// sender, then each recipient by channel, "done" when it is, and, for one
+// still waiting after an attempt, its attempts, next try and last error.
+func Mailq(env *Env) int {
+	list, err := inject.List(context.Background(), env.paths().Socket)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "mailq: fatal: unable to reach the gqmail daemon at %s: %v\n", env.paths().Socket, err)
+		return 111
+	}
+	w := bufio.NewWriter(env.Stdout)
+	defer w.Flush()
+	for _, m := range list {
+		fmt.Fprintf(w, "%s GMT  #%d  %d  <%s>\n", m.Received.UTC().Format("2 Jan 2006 15:04:05"), m.ID, m.Size, qlog.Safe(m.Sender))
+		for _, r := range m.Recipients {
+			done := ""
+			if r.State != "pending" {
+				done = "  done"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\n", done, r.Channel, qlog.Safe(r.Address))
+			if r.State == "pending" && r.Attempts > 0 {
+				fmt.Fprintf(w, "\t\t%d attempts, next %s: %s\n", r.Attempts, r.Next.UTC().Format(time.DateTime), qlog.Safe(strings.TrimSpace(r.LastText)))
+			}
+		}
+	}
+	return 0
+}
