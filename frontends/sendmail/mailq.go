@@ -32,9 +32,29 @@ func Mailq(env *Env) int {
 			}
 			fmt.Fprintf(w, "%s\t%s\t%s\n", done, r.Channel, qlog.Safe(r.Address))
 			if r.State == "pending" && r.Attempts > 0 {
-				fmt.Fprintf(w, "\t\t%d attempts, next %s: %s\n", r.Attempts, r.Next.UTC().Format(time.DateTime), qlog.Safe(strings.TrimSpace(r.LastText)))
+				fmt.Fprintf(w, "\t\t%d attempts, next %s: %s\n", r.Attempts, r.Next.UTC().Format(time.DateTime), readable(r.LastText))
 			}
 		}
 	}
 	return 0
+}
+
+// readable makes a remote server's text fit one line of a terminal: lines
+// joined with " / ", other control bytes and bytes past ASCII shown as '?',
+// so no reply can move the cursor or clear the screen of whoever runs mailq.
+func readable(text string) string {
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	var b strings.Builder
+	for i, line := range lines {
+		if i > 0 {
+			b.WriteString(" / ")
+		}
+		for _, c := range []byte(strings.TrimRight(line, "\r")) {
+			if c < ' ' || c > '~' {
+				c = '?'
+			}
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
