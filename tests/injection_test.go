@@ -315,3 +315,40 @@ func TestMailqShowsADeferredMessage(t *testing.T) {
 	}
 
 }
+
+// qmailctl install-links puts the commands where software looks for them,
+// leaves another MTA's sendmail alone unless forced, and the links work.
+func TestInstallLinks(t *testing.T) {
+	root, addr, acct := setupRoot(t, "", injectionControls)
+	startDaemon(t, root, addr, acct)
+	stage := scratch(t, account{"root", 0, 0}) // the caller must reach the links
+	other := filepath.Join(stage, "usr/sbin/sendmail")
+	write(t, other, "#!/bin/sh\nexit 75\n")
+
+	out, code := run(t, nil, "qmailctl", "--root", root, "install-links", "--destdir", stage)
+	if code != 100 || !strings.Contains(out, other+": left alone, it is a file that is not a Go program") {
+		t.Fatalf("exit %d, want 100 naming %s:\n%s", code, other, out)
+	}
+	for _, p := range []string{"usr/lib/sendmail", "usr/bin/mailq", root + "/bin/qmail-inject", root + "/bin/qmail-queue", root + "/bin/forward"} {
+		target, err := os.Readlink(filepath.Join(stage, p))
+		if err != nil || target != bin(filepath.Base(p)) {
+			t.Errorf("%s -> %q (%v), want %s", p, target, err, bin(filepath.Base(p)))
+		}
+	}
+	if b, _ := os.ReadFile(other); string(b) != "#!/bin/sh\nexit 75\n" {
+		t.Fatal("the other sendmail was changed")
+	}
+
+	out, code = run(t, nil, "qmailctl", "--root", root, "install-links", "--destdir", stage, "--force")
+	if code != 0 || !strings.Contains(out, "is now "+other+".before-gqmail") {
+		t.Fatalf("--force: exit %d:\n%s", code, out)
+	}
+	if b, _ := os.ReadFile(other + ".before-gqmail"); string(b) != "#!/bin/sh\nexit 75\n" {
+		t.Fatal("--force did not keep the other sendmail")
+	}
+
+	// The link in /usr/sbin is a working sendmail, for an ordinary user.
+	c := newCaller(t, root)
+	c.run(t, "Subject: token-link\n\nthrough /usr/sbin/sendmail\n", other, "linked@mx.example.test")
+	c.injected(t, root, "token-link")
+}

@@ -1,9 +1,11 @@
 // Command qmailctl administers a gqmail root: the qmail-users table
-// (users import, export, show) and, later, the queue.
+// (users import, export, show), the links that put sendmail and qmail's
+// commands where software looks for them, and, later, the queue.
 //
 //	qmailctl [--root DIR] users import [--dry-run] FILE
 //	qmailctl [--root DIR] users export
 //	qmailctl [--root DIR] users show ADDRESS
+//	qmailctl [--root DIR] install-links [--force] [--bindir DIR] [--destdir DIR]
 //	qmailctl --version
 //
 // The root defaults to $GQMAIL_ROOT, else /var/qmail, as for qmaild; a
@@ -97,6 +99,6 @@ func newRoot() *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().StringVar(&a.root, "root", cli.DefaultRoot(), cli.RootHelp)
-	root.AddCommand(a.usersCommand())
+	root.AddCommand(a.usersCommand(), a.installLinksCommand())
 	return root
 }

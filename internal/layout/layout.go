@@ -6,8 +6,12 @@
 //	control/            qmail's control files: me, locals, rcpthosts
 //	queue/              the queue database, owned by the daemon's user
 //	submit/             the local submission socket, owned by the daemon's user
+//	pickup/             sticky and writable by all: messages injected while
+//	                    the daemon is down, taken in when it runs
 //	users/              the assignment table (assign.db), owned by root
 //	home/               (ordinary user only) the home mail is delivered to
+//	bin/                not made here: links to the commands, by qmailctl
+//	                    install-links
 //
 // Started by an ordinary user, the root is a self-contained playground:
 // every local address is assigned to that user with home DIR/home, and

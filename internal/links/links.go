@@ -1,0 +1,174 @@
+// Package links puts gqmail's injection commands where mail software looks
+// for them: /usr/sbin/sendmail, /usr/lib/sendmail, /usr/bin/mailq and the
+// root's bin/ directory, as qmail's install does with its own.
+//
+// It guarantees that a file which is not gqmail's is never replaced unless
+// the caller forces it, and that a forced replacement keeps the old file
+// beside the link under a name that says what it was. A link is made under
+// a temporary name and renamed over the old path, so at every moment the
+// path names either the old file or the new link, never nothing: a cron
+// job that runs sendmail while the links are made still finds one.
+//
+// A file is gqmail's when it is a Go program built from gqmail's module
+// (its build information says so), whether it is reached through a
+// symbolic link or is a copy. Nothing is run to find out.
+package links
+
+import (
+	"debug/buildinfo"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Module is the Go module path gqmail's programs are built from.
+const Module = "github.com/gqmail/gqmail"
+
+// SavedSuffix is appended to the name of a file that a forced install
+// moved aside.
+const SavedSuffix = ".before-gqmail"
+
+// Link is one symbolic link to make: Path will point at Target.
+type Link struct {
+	Path   string
+	Target string
+}
+
+// Plan lists the links for the commands in bindir, with root the gqmail
+// root (its bin/ gets qmail's names) and destdir a prefix put before every
+// path the links are made at ("" for the running system; a staging
+// directory for a package or a test).
+func Plan(bindir, root, destdir string) []Link {
+	at := func(p string) string { return filepath.Join(destdir, p) }
+	cmd := func(name string) string { return filepath.Join(bindir, name) }
+	plan := []Link{
+		{at("/usr/sbin/sendmail"), cmd("sendmail")},
+		{at("/usr/lib/sendmail"), cmd("sendmail")},
+		{at("/usr/bin/mailq"), cmd("mailq")},
+	}
+	for _, name := range []string{"sendmail", "mailq", "qmail-inject", "qmail-queue", "forward"} {
+		plan = append(plan, Link{at(filepath.Join(root, "bin", name)), cmd(name)})
+	}
+	return plan
+}
+
+// Outcome is what Install did with one link.
+type Outcome int
+
+const (
+	// Made: the path did not exist, or was gqmail's, and is now the link.
+	Made Outcome = iota
+	// Already: the path was this link already; nothing was touched.
+	Already
+	// LeftAlone: the path is not gqmail's and force was not given.
+	LeftAlone
+	// Saved: the path was not gqmail's; it was moved to Path+SavedSuffix
+	// and the link made (force).
+	Saved
+)
+
+// Result says what happened at one path and, for LeftAlone and Saved,
+// what was there.
+type Result struct {
+	Link
+	Outcome Outcome
+	Found   string // what was at Path before, in words
+}
+
+func (r Result) String() string {
+	switch r.Outcome {
+	case Already:
+		return fmt.Sprintf("%s -> %s: already there", r.Path, r.Target)
+	case LeftAlone:
+		return fmt.Sprintf("%s: left alone, it is %s (--force moves it to %s and links)", r.Path, r.Found, r.Path+SavedSuffix)
+	case Saved:
+		return fmt.Sprintf("%s -> %s: made; what was there (%s) is now %s", r.Path, r.Target, r.Found, r.Path+SavedSuffix)
+	default:
+		return fmt.Sprintf("%s -> %s: made", r.Path, r.Target)
+	}
+}
+
+// Install makes one link. The target must be gqmail's: a plan that points
+// at the wrong directory is refused before anything is changed.
+func Install(l Link, force bool) (Result, error) {
+	res := Result{Link: l}
+	if ours, what := Ours(l.Target); !ours {
+		return res, fmt.Errorf("link %s -> %s: the target is %s, not a gqmail command", l.Path, l.Target, what)
+	}
+	if cur, err := os.Readlink(l.Path); err == nil && cur == l.Target {
+		res.Outcome = Already
+		return res, nil
+	}
+	if _, err := os.Lstat(l.Path); err == nil {
+		ours, what := Ours(l.Path)
+		res.Found = what
+		if !ours {
+			if !force {
+				res.Outcome = LeftAlone
+				return res, nil
+			}
+			res.Outcome = Saved
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return res, fmt.Errorf("link %s: %w", l.Path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(l.Path), 0o755); err != nil {
+		return res, fmt.Errorf("link %s: %w", l.Path, err)
+	}
+	if res.Outcome == Saved {
+		saved := l.Path + SavedSuffix
+		if _, err := os.Lstat(saved); err == nil {
+			return res, fmt.Errorf("link %s: %s exists already; move one of them yourself", l.Path, saved)
+		}
+		// A hard link keeps the old file under its new name while the
+		// path still names it; the rename below then replaces the path.
+		if err := os.Link(l.Path, saved); err != nil {
+			return res, fmt.Errorf("link %s: keeping the old file as %s: %w", l.Path, saved, err)
+		}
+	}
+	tmp := fmt.Sprintf("%s.gqmail-new.%d", l.Path, os.Getpid())
+	os.Remove(tmp)
+	if err := os.Symlink(l.Target, tmp); err != nil {
+		return res, fmt.Errorf("link %s: %w", l.Path, err)
+	}
+	if err := os.Rename(tmp, l.Path); err != nil {
+		os.Remove(tmp)
+		return res, fmt.Errorf("link %s: %w", l.Path, err)
+	}
+	return res, nil
+}
+
+// Ours says whether path (followed through symbolic links) is a program
+// built from gqmail's module and, if it is not, what it is, in words.
+func Ours(path string) (bool, string) {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if target, lerr := os.Readlink(path); lerr == nil {
+			return false, fmt.Sprintf("a dangling symbolic link to %s", target)
+		}
+		return false, "missing"
+	case err != nil:
+		return false, fmt.Sprintf("unreadable (%v)", err)
+	case !fi.Mode().IsRegular():
+		return false, fmt.Sprintf("not a regular file (%v)", fi.Mode().Type())
+	}
+	info, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return false, describe(path, "a file that is not a Go program")
+	}
+	if info.Main.Path != Module {
+		return false, describe(path, fmt.Sprintf("a Go program from %s", info.Main.Path))
+	}
+	return true, "gqmail's"
+}
+
+// describe names what a path is, saying where a symbolic link leads.
+func describe(path, what string) string {
+	if target, err := os.Readlink(path); err == nil {
+		return fmt.Sprintf("a symbolic link to %s, %s", target, what)
+	}
+	return what
+}
