@@ -1,8 +1,9 @@
 # Shared by the benchmark scripts: sourced, not run.
 
 # bench_setup SCRIPT WORK: as root, install the peers, make the qmaild
-# account, and build qmaild into WORK/bin (readable by every user): the
-# checkout's code, or the code at git revision $REV when it is set.
+# account, and build every command (qmaild, sendmail, ...) into WORK/bin
+# (readable by every user): the checkout's code, or the code at git
+# revision $REV when it is set.
 bench_setup() {
 	[ "$(id -u)" = 0 ] || { echo "$1: run as root (it installs and starts Postfix, and makes users)" >&2; exit 1; }
 	scripts/install-test-deps
@@ -14,12 +15,12 @@ bench_setup() {
 	if [ -n "${REV:-}" ]; then
 		src=$(mktemp -d)
 		git worktree add -q --detach "$src" "$REV"
-		(cd "$src" && go build -o "$2/bin/" ./cmd/qmaild)
+		(cd "$src" && go build -o "$2/bin/" ./cmd/...)
 		git worktree remove --force "$src"
 	else
-		go build -o "$2/bin/" ./cmd/qmaild
+		go build -o "$2/bin/" ./cmd/...
 	fi
-	echo "qmaild built from ${REV:-the checkout}"
+	echo "gqmail built from ${REV:-the checkout}"
 }
 
 # postfix_restart SETTING...: Postfix local-only on 127.0.0.1:25 with the

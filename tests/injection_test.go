@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -351,4 +352,47 @@ func TestInstallLinks(t *testing.T) {
 	c := newCaller(t, root)
 	c.run(t, "Subject: token-link\n\nthrough /usr/sbin/sendmail\n", other, "linked@mx.example.test")
 	c.injected(t, root, "token-link")
+}
+
+// A caller that already holds its share of the socket's places (ten) is
+// not turned away: its sendmail, greeted "busy", writes to the pickup
+// directory, and the daemon delivers from there.
+func TestBusyDaemonSendsSendmailToPickup(t *testing.T) {
+	// Debian's python3: a caller may not reach one under root's home.
+	const python = "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		t.Skipf("skipped: %s is missing (scripts/install-test-deps installs python3)", python)
+	}
+	root, addr, acct := setupRoot(t, "", injectionControls)
+	startDaemon(t, root, addr, acct)
+	c := newCaller(t, root)
+	holder := c.cmd(python, "-c", `
+import socket, sys, time
+held = []
+for i in range(10):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    s.recv(64)  # the greeting: admitted
+    held.append(s)
+print("holding", flush=True)
+time.sleep(60)
+`, filepath.Join(root, "submit", "inject.sock"))
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { holder.Process.Kill(); holder.Wait() }()
+	line := make([]byte, 8)
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "holding\n" {
+		t.Fatalf("the holder: %q %v", line, err)
+	}
+
+	c.run(t, "Subject: token-busy\n\nthe daemon is full\n", bin("sendmail"), "busy@mx.example.test")
+	m := c.injected(t, root, "token-busy")
+	if !strings.Contains(m, "Received: (qmail pickup invoked by uid ") {
+		t.Errorf("not taken through the pickup directory:\n%s", m)
+	}
 }

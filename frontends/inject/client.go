@@ -3,6 +3,7 @@ package inject
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"time"
 
@@ -33,12 +34,11 @@ type Submission struct {
 // are temporary *outcome.Error.
 func (c *Client) Begin(ctx context.Context) (*Submission, error) {
 	if c.conn == nil {
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "unix", c.Path)
+		conn, r, w, err := dial(ctx, c.Path)
 		if err != nil {
-			return nil, outcome.TemporaryErr(err, "Unable to reach the gqmail daemon at %s: %v. (#4.3.0)", c.Path, err)
+			return nil, err
 		}
-		c.conn, c.r, c.w = conn, bufio.NewReader(conn), bufio.NewWriter(conn)
+		c.conn, c.r, c.w = conn, r, w
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		c.conn.SetDeadline(dl)
@@ -51,6 +51,42 @@ func (c *Client) Begin(ctx context.Context) (*Submission, error) {
 	}
 	return &Submission{c: c, buf: make([]byte, 0, maxData)}, nil
 }
+
+// ErrBusy is what a client's error wraps when the daemon has no place for
+// it now (too many submissions under way): nothing was sent, and the
+// message can go to the pickup directory.
+var ErrBusy = errors.New("the gqmail daemon is too busy to take a submission now")
+
+// dial connects to the daemon at path and reads its greeting. Errors are
+// temporary *outcome.Error; one wrapping ErrBusy when the daemon refused
+// the connection for want of room.
+func dial(ctx context.Context, path string) (net.Conn, *bufio.Reader, *bufio.Writer, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, nil, nil, outcome.TemporaryErr(err, "Unable to reach the gqmail daemon at %s: %v. (#4.3.0)", path, err)
+	}
+	conn.SetReadDeadline(time.Now().Add(helloTimeout))
+	r := bufio.NewReader(conn)
+	f, err := frame.ReadLimit(r, maxFrame)
+	conn.SetReadDeadline(time.Time{})
+	if err != nil || len(f) != 3 || string(f[0]) != tagHello || len(f[1]) != 1 {
+		conn.Close()
+		return nil, nil, nil, outcome.Temporary("The gqmail daemon at %s did not greet as this release's does (%.40q, %v); is it the same version? (#4.3.0)", path, f, err)
+	}
+	if herr, ok := outcome.FromLetter(f[1][0], string(f[2])); !ok || herr != nil {
+		conn.Close()
+		if !ok {
+			return nil, nil, nil, outcome.Temporary("The gqmail daemon at %s greeted with a letter I do not know (%q). (#4.3.0)", path, f[1])
+		}
+		return nil, nil, nil, outcome.TemporaryErr(ErrBusy, "%s", outcome.Text(herr))
+	}
+	return conn, r, bufio.NewWriter(conn), nil
+}
+
+// helloTimeout bounds the wait for the daemon's greeting, which it sends
+// as soon as it accepts the connection.
+const helloTimeout = time.Minute
 
 func (c *Client) sendErr(err error) error {
 	return outcome.TemporaryErr(err, "Unable to send the message to the gqmail daemon: %v. (#4.3.0)", err)

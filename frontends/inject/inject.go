@@ -6,10 +6,16 @@
 //
 // # Protocol
 //
-// Over a Unix stream socket, in frames (internal/frame), any number of
-// submissions one after the other, each:
+// Over a Unix stream socket, in frames (internal/frame). The server speaks
+// first, on every connection:
 //
-//	client  "submit/2"
+//	server  "hello/3" letter text             ("K": go on; "Z": refused, text says why, then closed)
+//
+// so a client learns that the daemon is too busy for it before it sends a
+// byte of the message, and can put the message in the pickup directory
+// instead. Then any number of submissions one after the other, each:
+//
+//	client  "submit/3"
 //	client  "data" bytes                      (any number, each at most 64 KiB)
 //	client  "rcpt" address...                 (any number, each frame at most 1 MiB)
 //	client  "commit" sender origin-kind remote-ip helo
@@ -18,7 +24,7 @@
 // or, to list the queue (mailq, sendmail -bp; any local user may, as
 // Postfix's mailq allows):
 //
-//	client  "list/1"
+//	client  "list/2"
 //	server  "msg" id(8) received(8, unix seconds) size(8) sender   (one per message)
 //	server  "rcpt" address channel state attempts(8) next(8) last-text   (after its msg)
 //	server  "end"
@@ -29,6 +35,10 @@
 // (permanent failure). The
 // message is written to disk as its data frames arrive (store.Spool), so
 // what a submitter can make the daemon hold in memory is one frame.
+//
+// The daemon and the commands are one release: a client of another
+// protocol version is answered that this daemon speaks another, and
+// nothing it sent is queued.
 //
 // # Who may say what
 //
@@ -44,7 +54,8 @@
 // # Limits
 //
 // At most MaxConns submitters at once, and MaxConnsPerUID of one uid; one
-// more is answered "Z" and closed before anything is read. Trusted uids
+// more is greeted "Z" and closed before anything is read (sendmail then
+// writes to the pickup directory, which the daemon takes in at its pace). Trusted uids
 // (qmaild smtpd under tcpserver, which bounds its own connections) are
 // not counted. Each frame must arrive within FrameTimeout, and a
 // connection is closed after MaxConnTime. A message's recipients may take
@@ -75,13 +86,14 @@ import (
 
 // The frames' tags.
 const (
-	tagSubmit = "submit/2"
+	tagHello  = "hello/3"
+	tagSubmit = "submit/3"
 	tagData   = "data"
 	tagRcpt   = "rcpt"
 	tagCommit = "commit"
 	tagAbort  = "abort"
 	tagResult = "result/2"
-	tagList   = "list/1"
+	tagList   = "list/2"
 )
 
 // maxData is the largest data frame a client sends.
@@ -178,7 +190,7 @@ func (s *Server) Serve(l *net.UnixListener) error {
 		if why := s.enter(c, int(cred.Uid), slices.Contains(s.TrustedUIDs, int(cred.Uid))); why != "" {
 			s.wg.Go(func() {
 				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				answer{err: outcome.Temporary("%s", why)}.write(bufio.NewWriter(c))
+				hello(bufio.NewWriter(c), outcome.Temporary("%s", why))
 				c.Close()
 			})
 			continue
@@ -265,6 +277,11 @@ func peerCred(c *net.UnixConn) (*syscall.Ucred, error) {
 
 func (s *Server) serveConn(c *net.UnixConn, cred *syscall.Ucred) error {
 	r, w := bufio.NewReader(c), bufio.NewWriter(c)
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if err := hello(w, nil); err != nil {
+		return nil // gone already
+	}
+	c.SetWriteDeadline(time.Time{})
 	timeout := orDefault(s.FrameTimeout, DefaultFrameTimeout)
 	end := time.Now().Add(orDefault(s.MaxConnTime, DefaultMaxConnTime))
 	read := func() ([][]byte, error) {
@@ -301,6 +318,15 @@ func (s *Server) serveConn(c *net.UnixConn, cred *syscall.Ucred) error {
 			return fmt.Errorf("answering uid %d: %w", cred.Uid, err)
 		}
 	}
+}
+
+// hello greets a client: admitted when err is nil, else refused with err.
+func hello(w *bufio.Writer, err error) error {
+	text := "go ahead"
+	if err != nil {
+		text = outcome.Text(err)
+	}
+	return frame.Write(w, []byte(tagHello), []byte{outcome.Letter(err)}, []byte(text))
 }
 
 // answer is the reply to a submission: a nil err means queued as id.

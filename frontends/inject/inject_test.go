@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -219,7 +220,9 @@ func TestSubmissionConnectionsAreCapped(t *testing.T) {
 	if err == nil || outcome.IsPermanent(err) {
 		t.Fatalf("a third connection of one uid: %v, want a temporary refusal", err)
 	}
-	if !strings.Contains(err.Error(), "Too many submissions from uid") && !strings.Contains(err.Error(), "Unable to send") && !strings.Contains(err.Error(), "Lost the connection") {
+	// The greeting says so before the client sends anything, so that
+	// sendmail can use the pickup directory instead.
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "Too many submissions from uid") {
 		t.Fatalf("refusal: %v", err)
 	}
 	held[0].Close()
@@ -238,8 +241,9 @@ func TestSubmissionConnectionsAreCapped(t *testing.T) {
 	}
 }
 
-// A frame of another protocol is answered with a permanent refusal that
-// names the one this daemon speaks.
+// A client of another protocol version (an older sendmail during an
+// upgrade) is greeted, then refused permanently with the version this
+// daemon speaks, and nothing it sent is queued.
 func TestUnknownProtocolIsRefused(t *testing.T) {
 	f := serve(t, nil, 1<<20)
 	conn, err := net.Dial("unix", f.sock)
@@ -247,11 +251,21 @@ func TestUnknownProtocolIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	w := bufio.NewWriter(conn)
-	frame.Write(w, []byte("submit/1"), []byte("s@x"))
-	resp, err := frame.Read(bufio.NewReader(conn))
+	r, w := bufio.NewReader(conn), bufio.NewWriter(conn)
+	frame.Write(w, []byte("submit/2"))
+	frame.Write(w, []byte("data"), []byte("Subject: old\n\nx\n"))
+	frame.Write(w, []byte("rcpt"), []byte("r@example.org"))
+	frame.Write(w, []byte("commit"), []byte("s@example.org"), []byte("local"), nil, nil)
+	hello, err := frame.Read(r)
+	if err != nil || len(hello) != 3 || string(hello[0]) != tagHello || string(hello[1]) != "K" {
+		t.Fatalf("greeting %q, %v", hello, err)
+	}
+	resp, err := frame.Read(r)
 	if err != nil || len(resp) != 4 || string(resp[1]) != "D" || !strings.Contains(string(resp[2]), tagSubmit) {
 		t.Fatalf("answer %q, %v", resp, err)
+	}
+	if envs, _ := f.queued(t); len(envs) != 0 {
+		t.Fatalf("%d messages queued", len(envs))
 	}
 }
 

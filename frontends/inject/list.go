@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/gqmail/gqmail/internal/frame"
@@ -22,7 +21,7 @@ type Lister interface {
 // read in short transactions, never one that a long listing holds open.
 const listPage = 100
 
-// list answers "list/1": every message with its recipients, then "end".
+// list answers "list/2": every message with its recipients, then "end".
 func (s *Server) list(w *bufio.Writer) error {
 	l, ok := s.Queue.(Lister)
 	if !ok {
@@ -79,14 +78,12 @@ type QueuedRecipient struct {
 
 // List asks the daemon at path for the queue.
 func List(ctx context.Context, path string) ([]Queued, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", path)
+	c, r, w, err := dial(ctx, path)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Minute))
-	r, w := bufio.NewReader(c), bufio.NewWriter(c)
 	if err := frame.Write(w, []byte(tagList)); err != nil {
 		return nil, err
 	}

@@ -16,8 +16,9 @@ import (
 )
 
 // submission is one message on its way to the queue: through the
-// daemon's socket, or, when the daemon cannot be reached, into the pickup
-// directory, which the daemon imports when it runs. Either way a nil
+// daemon's socket, or, when the daemon cannot be reached or has no room
+// for another submission now, into the pickup directory, which the daemon
+// imports when it runs. Either way a nil
 // error from commit means the message is on disk.
 type submission struct {
 	io.Writer
@@ -40,7 +41,7 @@ func begin(ctx context.Context, p layout.Paths) (*submission, error) {
 			abort: func() { s.Abort(); c.Close() },
 		}, nil
 	}
-	if !daemonDown(err) {
+	if !daemonDown(err) && !errors.Is(err, inject.ErrBusy) {
 		return nil, err
 	}
 	w, perr := inject.NewPickup(p.Pickup)
