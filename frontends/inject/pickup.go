@@ -146,32 +146,45 @@ type Pickup struct {
 	Now func() time.Time
 }
 
+// scanBatch is how many names Scan reads from the directory at a time, so
+// that a directory flooded with files costs a bounded amount of memory.
+const scanBatch = 1000
+
 // Scan imports every complete file nobody is writing, and returns how
 // many it queued.
 func (p *Pickup) Scan(ctx context.Context) (int, error) {
-	entries, err := os.ReadDir(p.Dir)
+	dir, err := os.Open(p.Dir)
 	if err != nil {
 		return 0, fmt.Errorf("pickup directory %s: %w", p.Dir, err)
 	}
+	defer dir.Close()
 	n := 0
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasPrefix(name, "msg.") && !strings.HasPrefix(name, "tmp.") {
-			continue
+	for {
+		entries, err := dir.ReadDir(scanBatch)
+		for _, e := range entries {
+			name := e.Name()
+			if !strings.HasPrefix(name, "msg.") && !strings.HasPrefix(name, "tmp.") {
+				continue
+			}
+			if ctx.Err() != nil {
+				return n, ctx.Err()
+			}
+			ok, err := p.take(ctx, filepath.Join(p.Dir, name))
+			if err != nil {
+				p.Log.Warning("pickup: %v", err)
+				continue
+			}
+			if ok {
+				n++
+			}
 		}
-		if ctx.Err() != nil {
-			return n, ctx.Err()
+		if errors.Is(err, io.EOF) || (err == nil && len(entries) == 0) {
+			return n, nil
 		}
-		ok, err := p.take(ctx, filepath.Join(p.Dir, name))
 		if err != nil {
-			p.Log.Warning("pickup: %v", err)
-			continue
-		}
-		if ok {
-			n++
+			return n, fmt.Errorf("pickup directory %s: %w", p.Dir, err)
 		}
 	}
-	return n, nil
 }
 
 // Run scans the directory every interval until ctx ends.
@@ -197,20 +210,30 @@ func (p *Pickup) take(ctx context.Context, path string) (bool, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return false, nil // renamed or removed meanwhile
 		}
+		if errors.Is(err, syscall.ELOOP) {
+			p.drop(path, "a symbolic link")
+			return false, nil
+		}
 		return false, fmt.Errorf("%s: %w", path, err)
 	}
 	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return false, nil // its writer is still at work
-	}
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return false, fmt.Errorf("%s: %w", path, err)
 	}
 	uid := int(st.Uid)
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink != 1 {
-		p.setAside(path, uid, "", "it is not a plain file")
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		p.drop(path, "not a plain file")
 		return false, nil
+	}
+	if st.Nlink != 1 {
+		// A hard link: its owner need not be who made it, so the
+		// owner is neither credited nor told.
+		p.drop(path, fmt.Sprintf("a file with %d links", st.Nlink))
+		return false, nil
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return false, nil // its writer is still at work
 	}
 	msgLen, envLen, complete := readTrailer(f, st.Size)
 	if !complete {
@@ -220,6 +243,10 @@ func (p *Pickup) take(ctx context.Context, path string) (bool, error) {
 			return false, nil
 		}
 		p.setAside(path, uid, "", "it is incomplete")
+		return false, nil
+	}
+	if envLen > maxPickupEnvelope {
+		p.setAside(path, uid, "", fmt.Sprintf("its envelope is %d bytes, more than the limit of %d", envLen, maxPickupEnvelope))
 		return false, nil
 	}
 	sender, rcpts, err := readEnvelopeBytes(io.NewSectionReader(f, msgLen, envLen))
@@ -255,6 +282,22 @@ func (p *Pickup) take(ctx context.Context, path string) (bool, error) {
 	os.Remove(path)
 	p.Log.Queued(uint64(id), size, sender, uid)
 	return true, nil
+}
+
+// maxPickupEnvelope bounds the envelope of a pickup file, which is read
+// into memory: the recipients a socket submission may send, and a sender.
+const maxPickupEnvelope = maxRecipientBytes + 1024
+
+// drop removes a name that is no message file at all (a symbolic link, a
+// FIFO, a hard link to some file), without reading it or telling anyone
+// but the log: whoever owns what it points at need not be who put it
+// there.
+func (p *Pickup) drop(path, what string) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		p.Log.Warning("pickup: %s is %s and cannot be removed: %v", path, what, err)
+		return
+	}
+	p.Log.Warning("pickup: %s was %s, not a message file; removed, unread", path, what)
 }
 
 // readTrailer reads a pickup file's trailer: the message's and the

@@ -2,6 +2,7 @@ package inject
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"os"
 	"path/filepath"
@@ -171,4 +172,86 @@ func TestPickupUIDIsTheOwners(t *testing.T) {
 		t.Fatalf("origin %+v, body %q", envs[0].Origin, bodies[0])
 	}
 
+}
+
+// What a hostile local user can put in the directory besides a message
+// file is removed unread and credited to no one: a symbolic link, a FIFO
+// (which would block a reader), a hard link to another's file. A trailer
+// that claims a huge envelope is set aside without reading it. None of
+// them stops the good file behind them.
+func TestPickupDropsWhatIsNoMessageFile(t *testing.T) {
+	f, p, notices := pickupFixture(t)
+	victim := filepath.Join(t.TempDir(), "victim")
+	writePickup(t, p.Dir, "Subject: the victim's\n\nx\n", "victim@example.org", "u@localhost")
+	// Move the good file out to play the victim's, then link to it.
+	for _, n := range names(t, p.Dir) {
+		if err := os.Rename(filepath.Join(p.Dir, n), victim); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Link(victim, filepath.Join(p.Dir, "msg.hardlink")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(p.Dir, "msg.symlink")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(p.Dir, "msg.fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := "F\x00T" + strings.Repeat("a", maxPickupEnvelope) + "\x00\x00"
+	huge := binaryTrailer([]byte("Subject: x\n\n"+env), 12, uint64(len(env)))
+	os.WriteFile(filepath.Join(p.Dir, "msg.huge"), huge, 0o644)
+	writePickup(t, p.Dir, "Subject: fine\n\nok\n", "s@example.org", "u@localhost")
+
+	done := make(chan int)
+	go func() { n, _ := p.Scan(context.Background()); done <- n }()
+	select {
+	case n := <-done:
+		if n != 1 {
+			t.Fatalf("Scan queued %d, want the good one", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Scan is stuck (on the FIFO?)")
+	}
+	if got := names(t, p.Dir); len(got) != 1 || got[0] != "bad" {
+		t.Fatalf("left in the directory: %v", got)
+	}
+	if got := names(t, filepath.Join(p.Dir, "bad")); len(got) != 1 || got[0] != "msg.huge" {
+		t.Fatalf("set aside: %v", got)
+	}
+	if len(*notices) != 1 || !strings.Contains((*notices)[0].why, "its envelope is "+strconv.Itoa(len(env))+" bytes") {
+		t.Fatalf("notices: %+v", *notices)
+	}
+	if b, err := os.ReadFile(victim); err != nil || !strings.Contains(string(b), "the victim's") {
+		t.Fatalf("the victim's file: %v", err)
+	}
+	if _, bodies := f.queued(t); len(bodies) != 1 || !strings.Contains(bodies[0], "Subject: fine") {
+		t.Fatalf("queued %q", bodies)
+	}
+}
+
+// binaryTrailer appends a trailer claiming msgLen and envLen.
+func binaryTrailer(b []byte, msgLen, envLen uint64) []byte {
+	b = binary.BigEndian.AppendUint64(b, msgLen)
+	b = binary.BigEndian.AppendUint64(b, envLen)
+	return append(b, pickupMagic...)
+}
+
+// A directory of more files than one read of it returns is emptied in
+// one scan.
+func TestPickupScansPastOneBatch(t *testing.T) {
+	f, p, _ := pickupFixture(t)
+	const n = scanBatch + 7
+	for i := range n {
+		writePickup(t, p.Dir, "Subject: "+strconv.Itoa(i)+"\n\nx\n", "s@example.org", "u@localhost")
+	}
+	if got, err := p.Scan(context.Background()); got != n || err != nil {
+		t.Fatalf("Scan queued %d (%v), want %d", got, err, n)
+	}
+	if left := names(t, p.Dir); len(left) != 0 {
+		t.Fatalf("%d files left", len(left))
+	}
+	if envs, _ := f.db.List(0, 2*n); len(envs) != n {
+		t.Fatalf("%d queued", len(envs))
+	}
 }

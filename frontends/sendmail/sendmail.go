@@ -77,7 +77,7 @@ func parseSendmailArgs(args []string) (injectOptions, byte, map[string]string, e
 				return v, nil
 			}
 			switch c {
-			case 'v', 'i', 'm', 'x':
+			case 'v', 'i', 'm', 'x', 'U': // -U: initial submission, as Postfix takes it
 			case 't':
 				opts.rcptMode = 'H'
 			case 'E', 'J':

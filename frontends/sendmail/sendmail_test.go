@@ -19,6 +19,7 @@ func TestSendmailOptionsMapOntoQmailInject(t *testing.T) {
 		{"-t -i", 'm', 'H', "", nil, ""},
 		{"-ti -oi -oem -odb joe", 'm', 'H', "", nil, "joe"},
 		{"-v -m -x -e x -p y -B 8BITMIME -E -Jxyz joe", 'm', 'a', "", nil, "joe"},
+		{"-U -t joe", 'm', 'H', "", nil, "joe"},
 		{"-f sender@example.org joe", 'm', 'a', "sender@example.org", map[string]string{"QMAILUSER": "sender", "QMAILHOST": "example.org", "MAILNAME": "", "NAME": "", "QMAILNAME": "", "MAILHOST": ""}, "joe"},
 		{"-fbare -FName joe", 'm', 'a', "bare", map[string]string{"QMAILUSER": "bare", "MAILNAME": ""}, "joe"},
 		{"-F Real Name", 'm', 'a', "", map[string]string{"MAILNAME": "Real"}, "Name"},
