@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -148,6 +149,32 @@ func TestLocalCallersInject(t *testing.T) {
 		m := c.injected(t, root, "token-fwd")
 		if !strings.Contains(m, "Return-Path: <owner@example.org>") || !strings.Contains(m, "\nDelivered-To: list@mx.example.test\nSubject: token-fwd") {
 			t.Errorf("forwarded copy:\n%s", m)
+		}
+	})
+	t.Run("QMAILQUEUE: a filter in front of qmail-queue", func(t *testing.T) {
+		// A qmail-scanner style wrapper: it looks at the message, then
+		// hands both descriptors on to the real qmail-queue, or refuses.
+		filter := filepath.Join(c.home, "filter")
+		write(t, filter, "#!/bin/sh\nmsg=$(cat)\ncase \"$msg\" in *VIRUS*) exit 31;; esac\necho filtered > \"$HOME/filter-ran\"\nprintf '%s\\n' \"$msg\" | "+bin("qmail-queue")+"\n")
+		os.Chmod(filter, 0o755)
+		chownTree(t, c.home, c.acct)
+		cmd := c.cmd(bin("sendmail"), "-t")
+		cmd.Env = append(cmd.Env, "QMAILQUEUE="+filter)
+		cmd.Stdin = strings.NewReader("To: filtered@mx.example.test\nSubject: token-qmailqueue\n\nclean\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("sendmail through the filter: %v %s", err, out)
+		}
+		c.injected(t, root, "token-qmailqueue")
+		if b, err := os.ReadFile(filepath.Join(c.home, "filter-ran")); err != nil || string(b) != "filtered\n" {
+			t.Fatalf("the filter did not run: %q %v", b, err)
+		}
+		cmd = c.cmd(bin("qmail-inject"), "filtered@mx.example.test")
+		cmd.Env = append(cmd.Env, "QMAILQUEUE="+filter)
+		cmd.Stdin = strings.NewReader("Subject: token-virus\n\nVIRUS\n")
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 100 || !strings.Contains(string(out), "qmail-inject: fatal: mail server permanently rejected message (#5.3.0)") {
+			t.Fatalf("a refusing filter: %v %q", err, out)
 		}
 	})
 	t.Run("qmail-queue refuses a broken envelope and queues nothing", func(t *testing.T) {
