@@ -154,7 +154,7 @@ func (r *Resolver) getpw(id *Identity) error {
 }
 
 func ids(u *user.User) (uid, gid int, err error) {
-	o, err := layout.OwnerOf(u)
+	o, err := layout.OwnerOf(u.Username, u.Uid, u.Gid)
 	if err != nil {
 		return 0, 0, err
 	}

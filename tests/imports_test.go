@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"debug/elf"
 	"os/exec"
 	"strings"
 	"testing"
@@ -67,5 +68,33 @@ func TestImportsFollowTheLayerTable(t *testing.T) {
 	}
 	if checked < 40 {
 		t.Fatalf("only %d imports checked; go list gave:\n%s", checked, out)
+	}
+}
+
+// The commands every local program runs for each message (sendmail and
+// the rest) use no package that needs cgo, so they link statically: a run
+// then costs about 4.4 ms of CPU here instead of 6.6 ms (README, bench/).
+// The daemon needs net and os/user (NSS), and stays as it is.
+func TestInjectionCommandsNeedNoCgo(t *testing.T) {
+	for _, cmd := range []string{"sendmail", "mailq", "qmail-inject", "qmail-queue", "forward"} {
+		out, err := exec.Command("go", "list", "-deps", "../cmd/"+cmd).Output()
+		if err != nil {
+			t.Fatalf("go list: %v", err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == "net" || dep == "os/user" || dep == "runtime/cgo" {
+				t.Errorf("%s depends on %s, which needs cgo", cmd, dep)
+			}
+		}
+		f, err := elf.Open(bin(cmd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Errorf("%s is dynamically linked", bin(cmd))
+			}
+		}
+		f.Close()
 	}
 }

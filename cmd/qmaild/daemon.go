@@ -96,7 +96,7 @@ func currentOwner() (*layout.Owner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot find the current user: %w", err)
 	}
-	return layout.OwnerOf(u)
+	return layout.OwnerOf(u.Username, u.Uid, u.Gid)
 }
 
 func lookupOwner(name string) (*layout.Owner, error) {
@@ -104,7 +104,7 @@ func lookupOwner(name string) (*layout.Owner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon user %q (qmail.toml [users] daemon): %w; create it (useradd -r -s /usr/sbin/nologin %s) or name another", name, err, name)
 	}
-	o, err := layout.OwnerOf(u)
+	o, err := layout.OwnerOf(u.Username, u.Uid, u.Gid)
 	if err == nil && o.UID == 0 {
 		err = fmt.Errorf("daemon user %q has uid 0; the daemon must not keep root", name)
 	}
@@ -181,7 +181,7 @@ func ensureAlias(s *setup) error {
 			"create it with useradd -r -d %s -s /usr/sbin/nologin %s", s.cfg.Users.Alias, filepath.Join(s.paths.Root, "alias"), s.cfg.Users.Alias)
 		return nil
 	}
-	o, err := layout.OwnerOf(u)
+	o, err := layout.OwnerOf(u.Username, u.Uid, u.Gid)
 	if err != nil {
 		return err
 	}

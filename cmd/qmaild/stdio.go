@@ -4,14 +4,13 @@ import (
 	"context"
 	"os"
 
-	"github.com/gqmail/gqmail/frontends/inject"
 	"github.com/gqmail/gqmail/frontends/smtp"
+	"github.com/gqmail/gqmail/frontends/submission"
 	"github.com/gqmail/gqmail/internal/config"
 	"github.com/gqmail/gqmail/internal/control"
 	"github.com/gqmail/gqmail/internal/layout"
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/internal/route"
-	"github.com/gqmail/gqmail/store"
 )
 
 // runStdioSMTP serves one SMTP session on stdin and stdout, as qmail-smtpd
@@ -37,39 +36,19 @@ func runStdioSMTP(root string) error {
 		Controls: controls,
 		Config:   &cfg.SMTP,
 		Router:   &route.Router{Controls: controls},
-		Queue:    socketQueue{path: p.Socket},
+		Queue:    socketQueue{socket: p.Socket, pickup: p.Pickup},
 		Log:      log,
 	}
 	return srv.ServeConn(conn)
 }
 
 // socketQueue queues through the daemon's submission socket, which logs
-// what it queues. Each message has a connection of its own, held from
-// DATA to its answer only: an idle SMTP session holds none of the
-// socket's places.
-type socketQueue struct{ path string }
+// what it queues, or, while the daemon is down, through the pickup
+// directory (frontends/submission). Each message has a connection of its
+// own, held from DATA to its answer only: an idle SMTP session holds none
+// of the socket's places.
+type socketQueue struct{ socket, pickup string }
 
 func (q socketQueue) Begin(ctx context.Context) (smtp.Draft, error) {
-	c := &inject.Client{Path: q.path}
-	s, err := c.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return closingDraft{s, c}, nil
-}
-
-// closingDraft closes its connection when the message ends.
-type closingDraft struct {
-	*inject.Submission
-	c *inject.Client
-}
-
-func (d closingDraft) Commit(ctx context.Context, msg *store.NewMessage) (store.MsgID, error) {
-	defer d.c.Close()
-	return d.Submission.Commit(ctx, msg)
-}
-
-func (d closingDraft) Abort() {
-	d.Submission.Abort()
-	d.c.Close()
+	return submission.Open(ctx, q.socket, q.pickup)
 }

@@ -4,41 +4,8 @@
 // qmail's setuid qmail-queue: nothing here is setuid, and the daemon learns
 // who is submitting from the socket's peer credentials.
 //
-// # Protocol
-//
-// Over a Unix stream socket, in frames (internal/frame). The server speaks
-// first, on every connection:
-//
-//	server  "hello/3" letter text             ("K": go on; "Z": refused, text says why, then closed)
-//
-// so a client learns that the daemon is too busy for it before it sends a
-// byte of the message, and can put the message in the pickup directory
-// instead. Then any number of submissions one after the other, each:
-//
-//	client  "submit/3"
-//	client  "data" bytes                      (any number, each at most 64 KiB)
-//	client  "rcpt" address...                 (any number, each frame at most 1 MiB)
-//	client  "commit" sender origin-kind remote-ip helo
-//	server  "result/2" letter text message-id(8)
-//
-// or, to list the queue (mailq, sendmail -bp; any local user may, as
-// Postfix's mailq allows):
-//
-//	client  "list/2"
-//	server  "msg" id(8) received(8, unix seconds) size(8) sender   (one per message)
-//	server  "rcpt" address channel state attempts(8) next(8) last-text   (after its msg)
-//	server  "end"
-//
-// or, instead of "commit", "abort", which throws the message away and is
-// not answered. letter is internal/outcome's: "K" (queued; the accept
-// transaction is on disk), "Z" (temporary failure, try again) or "D"
-// (permanent failure). The
-// message is written to disk as its data frames arrive (store.Spool), so
-// what a submitter can make the daemon hold in memory is one frame.
-//
-// The daemon and the commands are one release: a client of another
-// protocol version is answered that this daemon speaks another, and
-// nothing it sent is queued.
+// The protocol, and the client that sendmail and the other commands use,
+// are in frontends/submission.
 //
 // # Who may say what
 //
@@ -72,42 +39,17 @@ import (
 	"os/user"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/gqmail/gqmail/frontends/submission"
 	"github.com/gqmail/gqmail/internal/date822"
 	"github.com/gqmail/gqmail/internal/frame"
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/store"
 )
-
-// The frames' tags.
-const (
-	tagHello  = "hello/3"
-	tagSubmit = "submit/3"
-	tagData   = "data"
-	tagRcpt   = "rcpt"
-	tagCommit = "commit"
-	tagAbort  = "abort"
-	tagResult = "result/2"
-	tagList   = "list/2"
-)
-
-// maxData is the largest data frame a client sends.
-const maxData = 64 << 10
-
-// maxFrame bounds any frame the server reads.
-const maxFrame = 1 << 20
-
-// maxRecipientBytes bounds the addresses of one message.
-const maxRecipientBytes = 16 << 20
-
-// maxAddress is SMTP's bound on an address (frontends/smtp): 900 bytes or
-// more is refused.
-const maxAddress = 900
 
 // Defaults of the Server's limits.
 const (
@@ -290,21 +232,21 @@ func (s *Server) serveConn(c *net.UnixConn, cred *syscall.Ucred) error {
 			d = end
 		}
 		c.SetReadDeadline(d)
-		return frame.ReadLimit(r, maxFrame)
+		return frame.ReadLimit(r, submission.MaxFrame)
 	}
 	for {
 		f, err := read()
 		if err != nil {
 			return nil // the submitter went away; nothing was accepted
 		}
-		if len(f) == 1 && string(f[0]) == tagList {
+		if len(f) == 1 && string(f[0]) == submission.TagList {
 			if err := s.list(w); err != nil {
 				return fmt.Errorf("listing the queue for uid %d: %w", cred.Uid, err)
 			}
 			continue
 		}
-		if len(f) == 0 || string(f[0]) != tagSubmit {
-			answer{err: outcome.Permanent("Unknown submission protocol; this daemon speaks %s. (#5.3.5)", tagSubmit)}.write(w)
+		if len(f) == 0 || string(f[0]) != submission.TagSubmit {
+			answer{err: outcome.Permanent("Unknown submission protocol; this daemon speaks %s. (#5.3.5)", submission.TagSubmit)}.write(w)
 			return nil
 		}
 		a, err := s.submission(read, cred)
@@ -326,7 +268,7 @@ func hello(w *bufio.Writer, err error) error {
 	if err != nil {
 		text = outcome.Text(err)
 	}
-	return frame.Write(w, []byte(tagHello), []byte{outcome.Letter(err)}, []byte(text))
+	return frame.Write(w, []byte(submission.TagHello), []byte{outcome.Letter(err)}, []byte(text))
 }
 
 // answer is the reply to a submission: a nil err means queued as id.
@@ -342,7 +284,7 @@ func (a answer) write(w *bufio.Writer) error {
 	if a.err != nil {
 		text = outcome.Text(a.err)
 	}
-	return frame.Write(w, []byte(tagResult), []byte{outcome.Letter(a.err)}, []byte(text), frame.U64(uint64(a.id)))
+	return frame.Write(w, []byte(submission.TagResult), []byte{outcome.Letter(a.err)}, []byte(text), frame.U64(uint64(a.id)))
 }
 
 // submission reads one message's data frames into a spool, then its
@@ -371,7 +313,7 @@ func (s *Server) submission(read func() ([][]byte, error), cred *syscall.Ucred) 
 			return answer{}, fmt.Errorf("uid %d sent an empty frame", uid)
 		}
 		switch string(f[0]) {
-		case tagData:
+		case submission.TagData:
 			if len(f) != 2 {
 				return answer{}, fmt.Errorf("uid %d sent a malformed data frame", uid)
 			}
@@ -383,17 +325,17 @@ func (s *Server) submission(read func() ([][]byte, error), cred *syscall.Ucred) 
 				continue
 			}
 			sp.Write(f[1])
-		case tagRcpt:
+		case submission.TagRcpt:
 			for _, a := range f[1:] {
 				rcptBytes += len(a)
-				if rcptBytes > maxRecipientBytes {
-					return answer{}, fmt.Errorf("uid %d sent more than %d bytes of recipients", uid, maxRecipientBytes)
+				if rcptBytes > submission.MaxRecipientBytes {
+					return answer{}, fmt.Errorf("uid %d sent more than %d bytes of recipients", uid, submission.MaxRecipientBytes)
 				}
 				rcpts = append(rcpts, string(a))
 			}
-		case tagAbort:
+		case submission.TagAbort:
 			return answer{aborted: true}, nil
-		case tagCommit:
+		case submission.TagCommit:
 			if tooBig {
 				return answer{err: outcome.Permanent("Sorry, that message size exceeds my databytes limit. (#5.3.4)")}, nil
 			}
@@ -402,11 +344,6 @@ func (s *Server) submission(read func() ([][]byte, error), cred *syscall.Ucred) 
 			return answer{}, fmt.Errorf("uid %d sent a %q frame inside a message", uid, f[0])
 		}
 	}
-}
-
-// goodAddress is what SMTP takes: under 900 bytes, no CR, LF or NUL.
-func goodAddress(a string) bool {
-	return len(a) < maxAddress && !strings.ContainsAny(a, "\r\n\x00")
 }
 
 // headroom is what a trusted submitter may send beyond MaxMessageBytes:
@@ -431,14 +368,14 @@ func (s *Server) commit(f [][]byte, rcpts []string, sp *store.Spool, uid int, tr
 	} else {
 		msg.Origin = store.Origin{Kind: "local", UID: uid}
 	}
-	if !goodAddress(msg.Sender) {
+	if !submission.GoodAddress(msg.Sender) {
 		return refuse("Sorry, the envelope sender contains a CR, LF or NUL, or is 900 bytes or longer. (#5.1.7)")
 	}
 	if len(rcpts) == 0 {
 		return refuse("Sorry, a message needs at least one recipient. (#5.1.3)")
 	}
 	for _, rc := range rcpts {
-		if !goodAddress(rc) {
+		if !submission.GoodAddress(rc) {
 			return refuse("Sorry, a recipient contains a CR, LF or NUL, or is 900 bytes or longer. (#5.1.3)")
 		}
 		msg.Recipients = append(msg.Recipients, rc)

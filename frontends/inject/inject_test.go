@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gqmail/gqmail/frontends/submission"
 	"github.com/gqmail/gqmail/internal/control"
 	"github.com/gqmail/gqmail/internal/frame"
 	"github.com/gqmail/gqmail/internal/outcome"
@@ -76,7 +77,7 @@ func (f *fixture) queued(t *testing.T) ([]store.Envelope, []string) {
 	return envs, bodies
 }
 
-func submission(kind string) *store.NewMessage {
+func testMessage(kind string) *store.NewMessage {
 	return &store.NewMessage{
 		Sender:     "s@example.org",
 		Origin:     store.Origin{Kind: kind, RemoteIP: "192.0.2.1", HELO: "client"},
@@ -87,10 +88,10 @@ func submission(kind string) *store.NewMessage {
 
 func TestTrustedSubmitterKeepsItsSMTPOrigin(t *testing.T) {
 	f := serve(t, []int{os.Getuid()}, 1<<20)
-	c := &Client{Path: f.sock}
+	c := &submission.Client{Path: f.sock}
 	defer c.Close()
 	for range 2 { // two submissions on one connection
-		if _, err := c.Accept(context.Background(), submission("smtp")); err != nil {
+		if _, err := c.Accept(context.Background(), testMessage("smtp")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -114,9 +115,9 @@ func TestTrustedSubmitterKeepsItsSMTPOrigin(t *testing.T) {
 // message starts with qmail-queue's trace line naming that uid.
 func TestUntrustedSubmitterIsRecordedByUID(t *testing.T) {
 	f := serve(t, nil, 1<<20)
-	c := &Client{Path: f.sock}
+	c := &submission.Client{Path: f.sock}
 	defer c.Close()
-	m := submission("smtp")
+	m := testMessage("smtp")
 	m.Body = []byte("Received: from forged.example by mx.example.org\nSubject: x\n\nbody\n")
 	if _, err := c.Accept(context.Background(), m); err != nil {
 		t.Fatal(err)
@@ -138,15 +139,15 @@ func TestUntrustedSubmitterIsRecordedByUID(t *testing.T) {
 
 func TestOversizedSubmissionIsRefusedPermanently(t *testing.T) {
 	f := serve(t, nil, 10)
-	c := &Client{Path: f.sock}
+	c := &submission.Client{Path: f.sock}
 	defer c.Close()
-	_, err := c.Accept(context.Background(), submission("local"))
+	_, err := c.Accept(context.Background(), testMessage("local"))
 	if envs, _ := f.queued(t); !outcome.IsPermanent(err) || len(envs) != 0 {
 		t.Fatalf("oversized submission: %v, %d queued", err, len(envs))
 	}
 	// The connection goes on.
 	f.srv.MaxMessageBytes = 1 << 20
-	if _, err := c.Accept(context.Background(), submission("local")); err != nil {
+	if _, err := c.Accept(context.Background(), testMessage("local")); err != nil {
 		t.Fatalf("the next submission: %v", err)
 	}
 }
@@ -155,9 +156,9 @@ func TestOversizedSubmissionIsRefusedPermanently(t *testing.T) {
 // into one frame.
 func TestLargeSubmissionIsStreamed(t *testing.T) {
 	f := serve(t, []int{os.Getuid()}, 8<<20)
-	c := &Client{Path: f.sock}
+	c := &submission.Client{Path: f.sock}
 	defer c.Close()
-	m := submission("smtp")
+	m := testMessage("smtp")
 	m.Body = bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n"), 64<<10)
 	if _, err := c.Accept(context.Background(), m); err != nil {
 		t.Fatal(err)
@@ -172,14 +173,14 @@ func TestLargeSubmissionIsStreamed(t *testing.T) {
 // lines of their own in a bounce.
 func TestAddressesWithLineEndsAreRefused(t *testing.T) {
 	f := serve(t, nil, 1<<20)
-	c := &Client{Path: f.sock}
+	c := &submission.Client{Path: f.sock}
 	defer c.Close()
 	for _, bad := range []func(*store.NewMessage){
 		func(m *store.NewMessage) { m.Sender = "a@b\nBcc: victim@example.org" },
 		func(m *store.NewMessage) { m.Sender = "a@b\r" },
 		func(m *store.NewMessage) { m.Recipients[1] = "v@far.example\x00" },
 	} {
-		m := submission("local")
+		m := testMessage("local")
 		bad(m)
 		if _, err := c.Accept(context.Background(), m); !outcome.IsPermanent(err) {
 			t.Errorf("%+v: %v, want a permanent refusal", m, err)
@@ -214,15 +215,15 @@ func TestSubmissionConnectionsAreCapped(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	c := &Client{Path: f.sock}
+	c := &submission.Client{Path: f.sock}
 	defer c.Close()
-	_, err := c.Accept(context.Background(), submission("local"))
+	_, err := c.Accept(context.Background(), testMessage("local"))
 	if err == nil || outcome.IsPermanent(err) {
 		t.Fatalf("a third connection of one uid: %v, want a temporary refusal", err)
 	}
 	// The greeting says so before the client sends anything, so that
 	// sendmail can use the pickup directory instead.
-	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "Too many submissions from uid") {
+	if !errors.Is(err, submission.ErrBusy) || !strings.Contains(err.Error(), "Too many submissions from uid") {
 		t.Fatalf("refusal: %v", err)
 	}
 	held[0].Close()
@@ -230,7 +231,7 @@ func TestSubmissionConnectionsAreCapped(t *testing.T) {
 	c.Close()
 	deadline = time.Now().Add(5 * time.Second)
 	for {
-		if _, err = c.Accept(context.Background(), submission("local")); err == nil || time.Now().After(deadline) {
+		if _, err = c.Accept(context.Background(), testMessage("local")); err == nil || time.Now().After(deadline) {
 			break
 		}
 		c.Close()
@@ -257,11 +258,11 @@ func TestUnknownProtocolIsRefused(t *testing.T) {
 	frame.Write(w, []byte("rcpt"), []byte("r@example.org"))
 	frame.Write(w, []byte("commit"), []byte("s@example.org"), []byte("local"), nil, nil)
 	hello, err := frame.Read(r)
-	if err != nil || len(hello) != 3 || string(hello[0]) != tagHello || string(hello[1]) != "K" {
+	if err != nil || len(hello) != 3 || string(hello[0]) != submission.TagHello || string(hello[1]) != "K" {
 		t.Fatalf("greeting %q, %v", hello, err)
 	}
 	resp, err := frame.Read(r)
-	if err != nil || len(resp) != 4 || string(resp[1]) != "D" || !strings.Contains(string(resp[2]), tagSubmit) {
+	if err != nil || len(resp) != 4 || string(resp[1]) != "D" || !strings.Contains(string(resp[2]), submission.TagSubmit) {
 		t.Fatalf("answer %q, %v", resp, err)
 	}
 	if envs, _ := f.queued(t); len(envs) != 0 {
@@ -270,8 +271,8 @@ func TestUnknownProtocolIsRefused(t *testing.T) {
 }
 
 func TestNoDaemonIsTemporary(t *testing.T) {
-	c := &Client{Path: filepath.Join(t.TempDir(), "none.sock")}
-	_, err := c.Accept(context.Background(), submission("local"))
+	c := &submission.Client{Path: filepath.Join(t.TempDir(), "none.sock")}
+	_, err := c.Accept(context.Background(), testMessage("local"))
 	if err == nil || outcome.IsPermanent(err) {
 		t.Fatalf("no daemon: %v", err)
 	}
@@ -282,9 +283,9 @@ func TestNoDaemonIsTemporary(t *testing.T) {
 func TestTrustedSubmittersAreNotCapped(t *testing.T) {
 	f := serve(t, []int{os.Getuid()}, 1<<20, func(s *Server) { s.MaxConnsPerUID = 1; s.MaxConns = 1 })
 	for i := range 3 {
-		c := &Client{Path: f.sock} // each keeps its connection open
+		c := &submission.Client{Path: f.sock} // each keeps its connection open
 		defer c.Close()
-		if _, err := c.Accept(context.Background(), submission("smtp")); err != nil {
+		if _, err := c.Accept(context.Background(), testMessage("smtp")); err != nil {
 			t.Fatalf("trusted connection %d: %v", i+1, err)
 		}
 	}
@@ -293,9 +294,9 @@ func TestTrustedSubmittersAreNotCapped(t *testing.T) {
 // A thousand long recipients, more than one frame holds, arrive whole.
 func TestManyLongRecipientsArriveWhole(t *testing.T) {
 	f := serve(t, nil, 1<<20)
-	c := &Client{Path: f.sock}
+	c := &submission.Client{Path: f.sock}
 	defer c.Close()
-	m := submission("local")
+	m := testMessage("local")
 	m.Recipients = nil
 	for i := range 1000 {
 		m.Recipients = append(m.Recipients, fmt.Sprintf("%s-%04d@far.example", strings.Repeat("r", 800), i))

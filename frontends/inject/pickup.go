@@ -1,12 +1,8 @@
 package inject
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,119 +14,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gqmail/gqmail/frontends/submission"
 	"github.com/gqmail/gqmail/internal/date822"
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/store"
 )
-
-// # The pickup directory
-//
-// When the daemon cannot be reached, a submitter writes its message into
-// the root's pickup/ directory, which the daemon imports at start and
-// while it runs. The directory belongs to the daemon's account, mode 1733:
-// anyone may create a file, nobody else may list it, remove another's
-// file or guess its random name.
-//
-// A file is the message, then qmail-queue's envelope ("F" sender NUL, "T"
-// recipient NUL each, NUL), then the message's and the envelope's lengths
-// (8 bytes each, big-endian) and pickupMagic. The writer creates it as
-// tmp.<random>, holds an exclusive flock on it while it writes, fsyncs it
-// and renames it to msg.<random>. So a file is complete exactly when its
-// trailer is there and its lengths add up, whatever its name: the
-// importer takes any complete file nobody holds locked (a rename lost in a
-// crash leaves a complete tmp. file), removes an incomplete one nobody
-// holds (its writer died), and leaves alone any file that is locked.
-//
-// The submitter's uid is the file's owner, never anything in it.
-
-const (
-	pickupMagic   = "GQPICKUP1"
-	pickupTrailer = 8 + 8 + len(pickupMagic)
-)
-
-// PickupWriter writes one message into a pickup directory.
-type PickupWriter struct {
-	dir  string
-	f    *os.File
-	w    *bufio.Writer
-	size int64
-	err  error
-}
-
-// NewPickup starts a message in dir.
-func NewPickup(dir string) (*PickupWriter, error) {
-	var rnd [16]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, err
-	}
-	// Readable by the daemon's account: the directory cannot be listed,
-	// and the name cannot be guessed.
-	f, err := os.OpenFile(filepath.Join(dir, "tmp."+hex.EncodeToString(rnd[:])), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("pickup directory %s: %w", dir, err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
-	}
-	f.Chmod(0o644) // whatever the umask made of it
-	return &PickupWriter{dir: dir, f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
-}
-
-// Write adds message bytes.
-func (p *PickupWriter) Write(b []byte) (int, error) {
-	if p.err != nil {
-		return 0, p.err
-	}
-	n, err := p.w.Write(b)
-	p.size += int64(n)
-	if err != nil {
-		p.err = fmt.Errorf("writing %s: %w", p.f.Name(), err)
-	}
-	return n, p.err
-}
-
-// Commit writes the envelope and the trailer, fsyncs the file and gives it
-// its final name. Only then is the message safe; the daemon takes it when
-// it can.
-func (p *PickupWriter) Commit(sender string, rcpts []string) error {
-	if p.err != nil {
-		p.Abort()
-		return p.err
-	}
-	var env bytes.Buffer
-	env.WriteString("F" + sender + "\x00")
-	for _, r := range rcpts {
-		env.WriteString("T" + r + "\x00")
-	}
-	env.WriteByte(0)
-	p.w.Write(env.Bytes())
-	var tr [16]byte
-	binary.BigEndian.PutUint64(tr[:8], uint64(p.size))
-	binary.BigEndian.PutUint64(tr[8:], uint64(env.Len()))
-	p.w.Write(tr[:])
-	p.w.WriteString(pickupMagic)
-	err := p.w.Flush()
-	if err == nil {
-		err = p.f.Sync()
-	}
-	if err == nil {
-		name := filepath.Base(p.f.Name())
-		err = os.Rename(p.f.Name(), filepath.Join(p.dir, "msg."+strings.TrimPrefix(name, "tmp.")))
-	}
-	if err != nil {
-		p.Abort()
-		return fmt.Errorf("pickup file %s: %w", p.f.Name(), err)
-	}
-	return p.f.Close() // and with it the lock
-}
-
-// Abort removes the file.
-func (p *PickupWriter) Abort() {
-	os.Remove(p.f.Name())
-	p.f.Close()
-}
 
 // Pickup imports the files of a pickup directory into the queue.
 type Pickup struct {
@@ -286,7 +174,7 @@ func (p *Pickup) take(ctx context.Context, path string) (bool, error) {
 
 // maxPickupEnvelope bounds the envelope of a pickup file, which is read
 // into memory: the recipients a socket submission may send, and a sender.
-const maxPickupEnvelope = maxRecipientBytes + 1024
+const maxPickupEnvelope = submission.MaxRecipientBytes + 1024
 
 // drop removes a name that is no message file at all (a symbolic link, a
 // FIFO, a hard link to some file), without reading it or telling anyone
@@ -303,19 +191,19 @@ func (p *Pickup) drop(path, what string) {
 // readTrailer reads a pickup file's trailer: the message's and the
 // envelope's lengths, and whether they describe this file.
 func readTrailer(f *os.File, size int64) (msgLen, envLen int64, ok bool) {
-	if size < int64(pickupTrailer) {
+	if size < int64(submission.PickupTrailer) {
 		return 0, 0, false
 	}
-	var tr [pickupTrailer]byte
-	if _, err := f.ReadAt(tr[:], size-int64(pickupTrailer)); err != nil {
+	var tr [submission.PickupTrailer]byte
+	if _, err := f.ReadAt(tr[:], size-int64(submission.PickupTrailer)); err != nil {
 		return 0, 0, false
 	}
-	if string(tr[16:]) != pickupMagic {
+	if string(tr[16:]) != submission.PickupMagic {
 		return 0, 0, false
 	}
 	msgLen = int64(binary.BigEndian.Uint64(tr[:8]))
 	envLen = int64(binary.BigEndian.Uint64(tr[8:16]))
-	if msgLen < 0 || envLen < 2 || msgLen+envLen+int64(pickupTrailer) != size {
+	if msgLen < 0 || envLen < 2 || msgLen+envLen+int64(submission.PickupTrailer) != size {
 		return 0, 0, false
 	}
 	return msgLen, envLen, true
@@ -340,11 +228,11 @@ func readEnvelopeBytes(r io.Reader) (string, []string, error) {
 		}
 		rcpts = append(rcpts, p[1:])
 	}
-	if !goodAddress(sender) {
+	if !submission.GoodAddress(sender) {
 		return "", nil, errors.New("the sender has a CR, LF or NUL, or is 900 bytes or longer")
 	}
 	for _, r := range rcpts {
-		if !goodAddress(r) {
+		if !submission.GoodAddress(r) {
 			return "", nil, fmt.Errorf("recipient %q has a CR or LF, or is 900 bytes or longer", r)
 		}
 	}

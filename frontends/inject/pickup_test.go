@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gqmail/gqmail/frontends/submission"
 	"github.com/gqmail/gqmail/internal/qlog"
 )
 
@@ -37,7 +38,7 @@ func pickupFixture(t *testing.T) (*fixture, *Pickup, *[]notice) {
 
 func writePickup(t *testing.T, dir, body, sender string, rcpts ...string) {
 	t.Helper()
-	w, err := NewPickup(dir)
+	w, err := submission.NewPickup(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,18 +88,16 @@ func TestPickupQueuesCompleteFilesAsTheirOwners(t *testing.T) {
 // temporary name (a rename lost in a crash) is taken.
 func TestPickupTakesOnlyWhatIsFinished(t *testing.T) {
 	f, p, _ := pickupFixture(t)
-	busy, err := NewPickup(p.Dir)
+	busy, err := submission.NewPickup(p.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	io.WriteString(busy, "Subject: in progress\n")
-	dead, _ := NewPickup(p.Dir)
-	io.WriteString(dead, "Subject: the writer was killed\n")
-	dead.w.Flush()
-	unix.Flock(int(dead.f.Fd()), unix.LOCK_UN) // as if its process were gone
-	done, _ := NewPickup(p.Dir)
+	// A writer killed mid-message leaves an unlocked, incomplete file.
+	os.WriteFile(filepath.Join(p.Dir, "tmp.dead"), []byte("Subject: the writer was killed\n"), 0o644)
+	done, _ := submission.NewPickup(p.Dir)
 	io.WriteString(done, "Subject: complete\n\nbody\n")
-	doneName := done.f.Name()
+	doneName := done.Name()
 	// Commit, then undo the rename: a crash lost it.
 	if err := done.Commit("s@example.org", []string{"u@localhost"}); err != nil {
 		t.Fatal(err)
@@ -112,7 +111,7 @@ func TestPickupTakesOnlyWhatIsFinished(t *testing.T) {
 		t.Fatalf("queued %q", bodies)
 	}
 	left := names(t, p.Dir)
-	if len(left) != 1 || filepath.Join(p.Dir, left[0]) != busy.f.Name() {
+	if len(left) != 1 || filepath.Join(p.Dir, left[0]) != busy.Name() {
 		t.Fatalf("left %v; want only the file being written", left)
 	}
 	if err := busy.Commit("s@example.org", []string{"u@localhost"}); err != nil {
@@ -234,7 +233,7 @@ func TestPickupDropsWhatIsNoMessageFile(t *testing.T) {
 func binaryTrailer(b []byte, msgLen, envLen uint64) []byte {
 	b = binary.BigEndian.AppendUint64(b, msgLen)
 	b = binary.BigEndian.AppendUint64(b, envLen)
-	return append(b, pickupMagic...)
+	return append(b, submission.PickupMagic...)
 }
 
 // A directory of more files than one read of it returns is emptied in

@@ -25,6 +25,9 @@ type Env struct {
 	Root     string
 	// UID is the caller's uid, for the default sender.
 	UID int
+	// Self is this command's binary, beside which sendmail -bs finds
+	// qmaild; os.Executable when empty.
+	Self string
 }
 
 // Std is the process's own environment.

@@ -366,7 +366,7 @@ func (inj *injector) sender(returnPath string) string {
 // queueMessage sends the header and the body to the queue.
 func queueMessage(env *Env, head []byte, body io.Reader, sender string, rcpts []string) error {
 	ctx := context.Background()
-	var s *submission
+	var s *outgoing
 	var err error
 	if prog := env.Getenv("QMAILQUEUE"); prog != "" {
 		s, err = beginProgram(prog)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gqmail/gqmail/frontends/inject"
+	"github.com/gqmail/gqmail/frontends/submission"
 	"github.com/gqmail/gqmail/internal/qlog"
 )
 
@@ -16,7 +16,7 @@ import (
 // sender, then each recipient by channel, "done" when it is, and, for one
 // still waiting after an attempt, its attempts, next try and last error.
 func Mailq(env *Env) int {
-	list, err := inject.List(context.Background(), env.paths().Socket)
+	list, err := submission.List(context.Background(), env.paths().Socket)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "mailq: fatal: unable to reach the gqmail daemon at %s: %v\n", env.paths().Socket, err)
 		return 111

@@ -1,16 +1,11 @@
 package sendmail
 
 import (
-	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
-
-	"github.com/gqmail/gqmail/frontends/smtp"
-	"github.com/gqmail/gqmail/internal/config"
-	"github.com/gqmail/gqmail/internal/control"
-	"github.com/gqmail/gqmail/internal/qlog"
-	"github.com/gqmail/gqmail/internal/route"
-	"github.com/gqmail/gqmail/store"
+	"syscall"
 )
 
 const sendmailUsage = "usage: sendmail [ -t ] [ -fsender ] [ -Fname ] [ -bp ] [ -bs ] [ arg ... ]"
@@ -144,61 +139,48 @@ func parseSendmailArgs(args []string) (injectOptions, byte, map[string]string, e
 	return opts, mode, vars, nil
 }
 
-// smtpSession is sendmail -bs: an SMTP session on stdin and stdout, as
-// qmail's wrapper runs qmail-smtpd with RELAYCLIENT set. The message goes
-// to the daemon as this user's (the socket tells it the uid), or into the
-// pickup directory.
+// smtpSession is sendmail -bs. As qmail's wrapper execs qmail-smtpd, it
+// execs qmaild smtpd, found beside this command, on the same stdin and
+// stdout and as the same user, with qmail's environment for a local
+// session when PROTO is not set: a relay client at 127.0.0.1, no databytes
+// (max_message_bytes still holds), TCPREMOTEINFO=sendmail-bs. The
+// daemon records the message as this user's, from the socket; while it is
+// down the message goes to the pickup directory.
 func smtpSession(env *Env) int {
-	p := env.paths()
-	cfg := config.Defaults(false)
-	if c, err := config.Load(p.Config, cfg); err == nil {
-		cfg = *c
-	}
-	ctl := control.Open(p.Control, nil)
-	srv := &smtp.Server{
-		Controls: ctl,
-		Config:   &cfg.SMTP,
-		Router:   &route.Router{Controls: ctl},
-		Queue:    submitQueue{env},
-		Log:      qlog.New(env.Stderr, cfg.Log.Format),
-	}
-	in, out, err := smtp.OpenStdio()
+	qmaild, err := beside(env, "qmaild")
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "sendmail: fatal: %v\n", err)
+		fmt.Fprintf(env.Stderr, "sendmail: fatal: -bs needs qmaild: %v\n", err)
 		return 111
 	}
-	conn := smtp.NewStdioConn(in, out, func(k string) (string, bool) {
-		v, ok := map[string]string{
-			"RELAYCLIENT": "", "TCPLOCALIP": "127.0.0.1", "TCPLOCALHOST": "localhost",
-			"TCPREMOTEIP": "127.0.0.1", "TCPREMOTEHOST": "localhost",
-		}[k]
-		return v, ok
-	})
-	if err := srv.ServeConn(conn); err != nil {
-		fmt.Fprintf(env.Stderr, "sendmail: fatal: %v\n", err)
-		return 111
+	environ := os.Environ()
+	if _, ok := env.lookup("PROTO"); !ok {
+		environ = append(environ, "RELAYCLIENT=", "DATABYTES=0", "PROTO=TCP",
+			"TCPLOCALIP=127.0.0.1", "TCPLOCALHOST=localhost",
+			"TCPREMOTEIP=127.0.0.1", "TCPREMOTEHOST=localhost", "TCPREMOTEINFO=sendmail-bs")
 	}
-	return 0
+	err = syscall.Exec(qmaild, []string{qmaild, "--root", env.Root, "smtpd"}, environ)
+	fmt.Fprintf(env.Stderr, "sendmail: fatal: unable to run %s: %v\n", qmaild, err)
+	return 111
 }
 
-// submitQueue is the SMTP session's queue: a submission to the daemon,
-// or to the pickup directory.
-type submitQueue struct{ env *Env }
-
-func (q submitQueue) Begin(ctx context.Context) (smtp.Draft, error) {
-	s, err := begin(ctx, q.env.paths())
+// beside finds the command name in the directory this command's binary is
+// in, following symbolic links (/usr/sbin/sendmail is one, made by
+// qmailctl install-links).
+func beside(env *Env, name string) (string, error) {
+	self := env.Self
+	if self == "" {
+		var err error
+		if self, err = os.Executable(); err != nil {
+			return "", err
+		}
+	}
+	self, err := filepath.EvalSymlinks(self)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	return submitDraft{s}, nil
-}
-
-type submitDraft struct{ s *submission }
-
-func (d submitDraft) Write(p []byte) (int, error) { return d.s.Write(p) }
-func (d submitDraft) Abort()                      { d.s.abort() }
-
-func (d submitDraft) Commit(_ context.Context, msg *store.NewMessage) (store.MsgID, error) {
-	id, _, err := d.s.commit(msg.Sender, msg.Recipients)
-	return id, err
+	path := filepath.Join(filepath.Dir(self), name)
+	if _, err := os.Stat(path); err != nil {
+		return "", err
+	}
+	return path, nil
 }

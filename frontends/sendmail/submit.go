@@ -7,70 +7,43 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"syscall"
 
-	"github.com/gqmail/gqmail/frontends/inject"
+	"github.com/gqmail/gqmail/frontends/submission"
 	"github.com/gqmail/gqmail/internal/layout"
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/store"
 )
 
-// submission is one message on its way to the queue: through the
-// daemon's socket, or, when the daemon cannot be reached or has no room
-// for another submission now, into the pickup directory, which the daemon
-// imports when it runs. Either way a nil
-// error from commit means the message is on disk.
-type submission struct {
+// outgoing is one message on its way to the queue: through the daemon
+// or its pickup directory (frontends/submission), or through a
+// qmail-queue program. A nil error from commit means the message is on
+// disk (or the program took it).
+type outgoing struct {
 	io.Writer
 	commit func(sender string, rcpts []string) (id store.MsgID, pickedUp bool, err error)
 	abort  func()
 }
 
-// begin starts a submission under root.
-func begin(ctx context.Context, p layout.Paths) (*submission, error) {
-	c := &inject.Client{Path: p.Socket}
-	s, err := c.Begin(ctx)
-	if err == nil {
-		return &submission{
-			Writer: s,
-			commit: func(sender string, rcpts []string) (store.MsgID, bool, error) {
-				defer c.Close()
-				id, err := s.Commit(ctx, &store.NewMessage{Sender: sender, Recipients: rcpts, Origin: store.Origin{Kind: "local"}})
-				return id, false, err
-			},
-			abort: func() { s.Abort(); c.Close() },
-		}, nil
-	}
-	if !daemonDown(err) && !errors.Is(err, inject.ErrBusy) {
+// begin starts a message for the daemon of root p.
+func begin(ctx context.Context, p layout.Paths) (*outgoing, error) {
+	m, err := submission.Open(ctx, p.Socket, p.Pickup)
+	if err != nil {
 		return nil, err
 	}
-	w, perr := inject.NewPickup(p.Pickup)
-	if perr != nil {
-		return nil, outcome.TemporaryErr(perr, "The gqmail daemon is not running, and the pickup directory cannot take the message: %v. (#4.3.0)", perr)
-	}
-	return &submission{
-		Writer: w,
+	return &outgoing{
+		Writer: m,
 		commit: func(sender string, rcpts []string) (store.MsgID, bool, error) {
-			if err := w.Commit(sender, rcpts); err != nil {
-				return 0, true, outcome.TemporaryErr(err, "Unable to write the message into the pickup directory: %v. (#4.3.0)", err)
-			}
-			return 0, true, nil
+			id, err := m.Commit(ctx, &store.NewMessage{Sender: sender, Recipients: rcpts, Origin: store.Origin{Kind: "local"}})
+			return id, m.PickedUp(), err
 		},
-		abort: w.Abort,
+		abort: m.Abort,
 	}, nil
-}
-
-// daemonDown reports whether err says nobody listens on the socket (as
-// opposed to a daemon that answered): then the pickup directory takes the
-// message.
-func daemonDown(err error) bool {
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
 }
 
 // beginProgram starts a submission to a qmail-queue program (QMAILQUEUE,
 // as netqmail honours it): the message goes to its descriptor 0, the
 // envelope to its descriptor 1, and its exit code says what became of it.
-func beginProgram(prog string) (*submission, error) {
+func beginProgram(prog string) (*outgoing, error) {
 	msgR, msgW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -105,7 +78,7 @@ func beginProgram(prog string) (*submission, error) {
 		}
 		return queueExitError(code)
 	}
-	return &submission{
+	return &outgoing{
 		Writer: msgW,
 		commit: func(sender string, rcpts []string) (store.MsgID, bool, error) {
 			msgW.Close()

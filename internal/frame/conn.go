@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,9 +33,14 @@ var ErrDescriptors = errors.New("descriptors do not match their frames")
 // them. Received descriptors are close-on-exec.
 //
 // Read may be called from one goroutine, Write from any number.
+//
+// It is built on the socket's *os.File and sendmsg/recvmsg through the
+// runtime's poller rather than on package net, so that the commands that
+// use this package (sendmail and friends) need no cgo and start fast.
 type Conn struct {
-	c *net.UnixConn
-	r *bufio.Reader
+	f  *os.File
+	rc syscall.RawConn
+	r  *bufio.Reader
 	// fdr is what r reads from; it keeps the descriptors that arrived.
 	fdr *fdReader
 
@@ -43,26 +48,42 @@ type Conn struct {
 	w   *bufio.Writer
 }
 
-// NewConn wraps c.
-func NewConn(c *net.UnixConn) *Conn {
-	fdr := &fdReader{c: c}
-	return &Conn{c: c, fdr: fdr, r: bufio.NewReaderSize(fdr, 64<<10), w: bufio.NewWriterSize(c, 64<<10)}
-}
-
-// FileConn makes a Conn of an open socket descriptor, such as one inherited
-// at start. f is closed; the Conn holds its own close-on-exec copy.
+// FileConn makes a Conn of an open Unix stream socket descriptor, such as
+// one inherited at start. f is closed; the Conn holds its own
+// close-on-exec copy, in non-blocking mode for the runtime's poller.
 func FileConn(f *os.File) (*Conn, error) {
 	defer f.Close()
-	nc, err := net.FileConn(f)
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("descriptor %d: %w", f.Fd(), err)
 	}
-	uc, ok := nc.(*net.UnixConn)
-	if !ok {
-		nc.Close()
+	if typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil || typ != unix.SOCK_STREAM {
+		unix.Close(fd)
+		return nil, fmt.Errorf("descriptor %d is not a Unix stream socket", f.Fd())
+	}
+	if sa, err := unix.Getsockname(fd); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("descriptor %d: %w", f.Fd(), err)
+	} else if _, ok := sa.(*unix.SockaddrUnix); !ok {
+		unix.Close(fd)
 		return nil, fmt.Errorf("descriptor %d is not a Unix socket", f.Fd())
 	}
-	return NewConn(uc), nil
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("descriptor %d: %w", f.Fd(), err)
+	}
+	return newConn(os.NewFile(uintptr(fd), f.Name()))
+}
+
+// newConn wraps a non-blocking socket file.
+func newConn(f *os.File) (*Conn, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	fdr := &fdReader{rc: rc}
+	return &Conn{f: f, rc: rc, fdr: fdr, r: bufio.NewReaderSize(fdr, 64<<10), w: bufio.NewWriterSize(f, 64<<10)}, nil
 }
 
 // Pair returns two connected Conns' sockets: one for this process and one,
@@ -135,26 +156,53 @@ func (c *Conn) Write(fd *os.File, fields ...[]byte) error {
 	}
 	var hdr [4]byte
 	binary.BigEndian.PutUint32(hdr[:], uint32(n)|withFD)
-	if _, _, err := c.c.WriteMsgUnix(hdr[:], unix.UnixRights(int(fd.Fd())), nil); err != nil {
+	if err := c.sendRights(hdr[:], int(fd.Fd())); err != nil {
 		return fmt.Errorf("sending a descriptor: %w", err)
 	}
 	return writeFields(c.w, fields)
 }
 
+// sendRights sends hdr with the descriptor fd attached to its first byte,
+// and the rest of hdr if the socket took only part of it.
+func (c *Conn) sendRights(hdr []byte, fd int) error {
+	var n int
+	var serr error
+	err := c.rc.Write(func(s uintptr) bool {
+		n, serr = unix.SendmsgN(int(s), hdr, unix.UnixRights(fd), nil, 0)
+		return serr != unix.EAGAIN
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return err
+	}
+	if n < len(hdr) {
+		_, err = c.f.Write(hdr[n:])
+	}
+	return err
+}
+
 // Close closes the socket and every descriptor no frame claimed.
 func (c *Conn) Close() error {
 	c.fdr.closeQueued()
-	return c.c.Close()
+	return c.f.Close()
 }
 
 // CloseRead shuts the reading half, so that a Read blocked in another
 // goroutine returns.
-func (c *Conn) CloseRead() error { return c.c.CloseRead() }
+func (c *Conn) CloseRead() error {
+	var serr error
+	if err := c.rc.Control(func(s uintptr) { serr = unix.Shutdown(int(s), unix.SHUT_RD) }); err != nil {
+		return err
+	}
+	return serr
+}
 
 // fdReader reads a Unix socket's bytes and keeps the descriptors that
 // arrive with them, in order.
 type fdReader struct {
-	c   *net.UnixConn
+	rc  syscall.RawConn
 	oob [256]byte
 
 	mu  sync.Mutex
@@ -163,18 +211,32 @@ type fdReader struct {
 }
 
 func (r *fdReader) Read(p []byte) (int, error) {
-	n, oobn, flags, _, err := r.c.ReadMsgUnix(p, r.oob[:])
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var n, oobn, flags int
+	var rerr error
+	err := r.rc.Read(func(s uintptr) bool {
+		// Received descriptors are close-on-exec from the start.
+		n, oobn, flags, _, rerr = unix.Recvmsg(int(s), p, r.oob[:], unix.MSG_CMSG_CLOEXEC)
+		return rerr != unix.EAGAIN
+	})
+	if err == nil {
+		err = rerr
+	}
 	if n < 0 {
 		n = 0
 	}
 	if oobn > 0 {
 		r.keep(r.oob[:oobn], flags)
 	}
-	if errors.Is(err, io.EOF) {
-		// net wraps it; io.ReadFull and callers want the bare io.EOF.
-		err = io.EOF
+	if err != nil {
+		return n, err
 	}
-	return n, err
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 func (r *fdReader) keep(oob []byte, flags int) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -75,7 +76,7 @@ func TestConnCarriesADescriptorWithItsFrame(t *testing.T) {
 func TestConnRefusesAFrameThatClaimsAMissingDescriptor(t *testing.T) {
 	a, b := pair(t)
 	hdr := binary.BigEndian.AppendUint32(nil, 2|withFD)
-	go a.c.Write(append(hdr, 1, 'x'))
+	go a.f.Write(append(hdr, 1, 'x'))
 	if _, _, err := b.Read(); !errors.Is(err, ErrDescriptors) {
 		t.Fatalf("Read = %v, want ErrDescriptors", err)
 	}
@@ -97,11 +98,11 @@ func TestConnBoundsUnclaimedDescriptors(t *testing.T) {
 		for range maxQueuedFDs + 8 {
 			// One byte of a frame header per message, each with a
 			// descriptor no frame will claim.
-			if _, _, err := a.c.WriteMsgUnix([]byte{0}, unix.UnixRights(int(devnull.Fd())), nil); err != nil {
+			if err := a.sendRights([]byte{0}, int(devnull.Fd())); err != nil {
 				return
 			}
 		}
-		a.c.Write([]byte{0, 0, 0, 0})
+		a.f.Write([]byte{0, 0, 0, 0})
 	}()
 	for range 3 * maxQueuedFDs {
 		if _, _, err = b.Read(); err != nil {
@@ -113,5 +114,44 @@ func TestConnBoundsUnclaimedDescriptors(t *testing.T) {
 	}
 	if n := len(b.fdr.fds); n > maxQueuedFDs {
 		t.Fatalf("%d descriptors held", n)
+	}
+}
+
+// A descriptor that is not a Unix stream socket is refused.
+func TestFileConnRefusesWhatIsNoUnixStreamSocket(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := FileConn(r); err == nil {
+		t.Fatal("a pipe was taken")
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	if _, err := FileConn(os.NewFile(uintptr(fds[0]), "dgram")); err == nil {
+		t.Fatal("a datagram socket was taken")
+	}
+}
+
+// CloseRead wakes a Read blocked in another goroutine.
+func TestCloseReadWakesAReader(t *testing.T) {
+	_, b := pair(t)
+	done := make(chan error)
+	go func() { _, _, err := b.Read(); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	if err := b.CloseRead(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != io.EOF {
+			t.Fatalf("Read = %v, want io.EOF", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Read still blocked after CloseRead")
 	}
 }

@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -77,18 +76,20 @@ type Owner struct {
 	GID  int
 }
 
-// OwnerOf gives the account's numeric ids, refusing ids that are not
-// numbers.
-func OwnerOf(u *user.User) (*Owner, error) {
-	uid, err := strconv.Atoi(u.Uid)
+// OwnerOf gives an account's numeric ids (as os/user's User holds them),
+// refusing ids that are not numbers. It takes strings rather than a
+// *user.User so that this package, which the injection commands use for
+// the root's paths, does not need os/user and cgo.
+func OwnerOf(name, uid, gid string) (*Owner, error) {
+	u, err := strconv.Atoi(uid)
 	if err != nil {
-		return nil, fmt.Errorf("account %s has uid %q", u.Username, u.Uid)
+		return nil, fmt.Errorf("account %s has uid %q", name, uid)
 	}
-	gid, err := strconv.Atoi(u.Gid)
+	g, err := strconv.Atoi(gid)
 	if err != nil {
-		return nil, fmt.Errorf("account %s has gid %q", u.Username, u.Gid)
+		return nil, fmt.Errorf("account %s has gid %q", name, gid)
 	}
-	return &Owner{User: u.Username, UID: uid, GID: gid}, nil
+	return &Owner{User: name, UID: u, GID: g}, nil
 }
 
 // Options say what to create.

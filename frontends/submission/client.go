@@ -1,11 +1,13 @@
-package inject
+package submission
 
 import (
 	"bufio"
 	"context"
 	"errors"
-	"net"
+	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gqmail/gqmail/internal/frame"
 	"github.com/gqmail/gqmail/internal/outcome"
@@ -17,7 +19,7 @@ import (
 type Client struct {
 	Path string
 
-	conn net.Conn
+	conn *os.File
 	r    *bufio.Reader
 	w    *bufio.Writer
 }
@@ -45,11 +47,11 @@ func (c *Client) Begin(ctx context.Context) (*Submission, error) {
 	} else {
 		c.conn.SetDeadline(time.Now().Add(30 * time.Minute))
 	}
-	if err := frame.Write(c.w, []byte(tagSubmit)); err != nil {
+	if err := frame.Write(c.w, []byte(TagSubmit)); err != nil {
 		c.Close()
 		return nil, c.sendErr(err)
 	}
-	return &Submission{c: c, buf: make([]byte, 0, maxData)}, nil
+	return &Submission{c: c, buf: make([]byte, 0, MaxData)}, nil
 }
 
 // ErrBusy is what a client's error wraps when the daemon has no place for
@@ -60,17 +62,16 @@ var ErrBusy = errors.New("the gqmail daemon is too busy to take a submission now
 // dial connects to the daemon at path and reads its greeting. Errors are
 // temporary *outcome.Error; one wrapping ErrBusy when the daemon refused
 // the connection for want of room.
-func dial(ctx context.Context, path string) (net.Conn, *bufio.Reader, *bufio.Writer, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", path)
+func dial(ctx context.Context, path string) (*os.File, *bufio.Reader, *bufio.Writer, error) {
+	conn, err := connect(ctx, path)
 	if err != nil {
-		return nil, nil, nil, outcome.TemporaryErr(err, "Unable to reach the gqmail daemon at %s: %v. (#4.3.0)", path, err)
+		return nil, nil, nil, err
 	}
 	conn.SetReadDeadline(time.Now().Add(helloTimeout))
 	r := bufio.NewReader(conn)
-	f, err := frame.ReadLimit(r, maxFrame)
+	f, err := frame.ReadLimit(r, MaxFrame)
 	conn.SetReadDeadline(time.Time{})
-	if err != nil || len(f) != 3 || string(f[0]) != tagHello || len(f[1]) != 1 {
+	if err != nil || len(f) != 3 || string(f[0]) != TagHello || len(f[1]) != 1 {
 		conn.Close()
 		return nil, nil, nil, outcome.Temporary("The gqmail daemon at %s did not greet as this release's does (%.40q, %v); is it the same version? (#4.3.0)", path, f, err)
 	}
@@ -84,6 +85,40 @@ func dial(ctx context.Context, path string) (net.Conn, *bufio.Reader, *bufio.Wri
 	return conn, r, bufio.NewWriter(conn), nil
 }
 
+// connect opens a Unix stream socket to path, without package net (see
+// the package doc). A daemon whose backlog is full (EAGAIN) is tried
+// again for a while, then counts as busy.
+func connect(ctx context.Context, path string) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, outcome.TemporaryErr(err, "Unable to make a socket: %v. (#4.3.0)", err)
+	}
+	deadline := time.Now().Add(connectPatience)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	for {
+		err = unix.Connect(fd, &unix.SockaddrUnix{Name: path})
+		if err != unix.EAGAIN || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	switch {
+	case err == unix.EAGAIN:
+		unix.Close(fd)
+		return nil, outcome.TemporaryErr(ErrBusy, "The gqmail daemon at %s takes no connections now. (#4.3.2)", path)
+	case err != nil:
+		unix.Close(fd)
+		return nil, outcome.TemporaryErr(&os.PathError{Op: "connect", Path: path, Err: err}, "Unable to reach the gqmail daemon at %s: %v. (#4.3.0)", path, err)
+	}
+	// Non-blocking, so the runtime's poller serves it and deadlines work.
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// connectPatience is how long connect waits for room in a full backlog.
+const connectPatience = 2 * time.Second
+
 // helloTimeout bounds the wait for the daemon's greeting, which it sends
 // as soon as it accepts the connection.
 const helloTimeout = time.Minute
@@ -96,10 +131,10 @@ func (c *Client) sendErr(err error) error {
 func (s *Submission) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 && s.err == nil {
-		k := min(len(p), maxData-len(s.buf))
+		k := min(len(p), MaxData-len(s.buf))
 		s.buf = append(s.buf, p[:k]...)
 		p = p[k:]
-		if len(s.buf) == maxData {
+		if len(s.buf) == MaxData {
 			s.flush()
 		}
 	}
@@ -113,7 +148,7 @@ func (s *Submission) flush() {
 	if len(s.buf) == 0 || s.err != nil {
 		return
 	}
-	if err := frame.Write(s.c.w, []byte(tagData), s.buf); err != nil {
+	if err := frame.Write(s.c.w, []byte(TagData), s.buf); err != nil {
 		s.err = s.c.sendErr(err)
 		s.c.Close()
 	}
@@ -132,11 +167,11 @@ func (s *Submission) Commit(_ context.Context, msg *store.NewMessage) (store.Msg
 	}
 	c := s.c
 	// Recipients go in frames of at most 64 KiB of addresses.
-	rcpts, size := [][]byte{[]byte(tagRcpt)}, 0
+	rcpts, size := [][]byte{[]byte(TagRcpt)}, 0
 	for i, r := range msg.Recipients {
 		rcpts = append(rcpts, []byte(r))
 		size += len(r) + 4
-		if size >= maxData || i == len(msg.Recipients)-1 {
+		if size >= MaxData || i == len(msg.Recipients)-1 {
 			if err := frame.Write(c.w, rcpts...); err != nil {
 				c.Close()
 				return 0, c.sendErr(err)
@@ -144,12 +179,12 @@ func (s *Submission) Commit(_ context.Context, msg *store.NewMessage) (store.Msg
 			rcpts, size = rcpts[:1], 0
 		}
 	}
-	if err := frame.Write(c.w, []byte(tagCommit), []byte(msg.Sender), []byte(msg.Origin.Kind), []byte(msg.Origin.RemoteIP), []byte(msg.Origin.HELO)); err != nil {
+	if err := frame.Write(c.w, []byte(TagCommit), []byte(msg.Sender), []byte(msg.Origin.Kind), []byte(msg.Origin.RemoteIP), []byte(msg.Origin.HELO)); err != nil {
 		c.Close()
 		return 0, c.sendErr(err)
 	}
 	resp, err := frame.Read(c.r)
-	if err != nil || len(resp) != 4 || string(resp[0]) != tagResult || len(resp[1]) != 1 {
+	if err != nil || len(resp) != 4 || string(resp[0]) != TagResult || len(resp[1]) != 1 {
 		c.Close()
 		// The daemon may have queued it: the sender will try again and
 		// at worst the message goes out twice, never zero times.
@@ -171,7 +206,7 @@ func (s *Submission) Abort() {
 	if s.err != nil || s.c.conn == nil {
 		return
 	}
-	if err := frame.Write(s.c.w, []byte(tagAbort)); err != nil {
+	if err := frame.Write(s.c.w, []byte(TagAbort)); err != nil {
 		s.c.Close()
 	}
 }
