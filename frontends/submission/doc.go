@@ -45,5 +45,4 @@
 // The daemon and the commands are one release: a client of another
 // protocol version is answered that this daemon speaks another, and
 // nothing it sent is queued.
-//
 package submission
