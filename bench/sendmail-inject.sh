@@ -50,6 +50,9 @@ fresh_maildir() {
 	home=$(getent passwd "$1" | cut -d: -f6)
 	rm -rf "$home/Maildir"
 	su "$1" -s /bin/sh -c "mkdir -p '$home/Maildir/new' '$home/Maildir/cur' '$home/Maildir/tmp'"
+	# The removal of the last run's files must not land in this run's
+	# fsyncs: without this, each run after the first was slower.
+	sync
 	echo "$home/Maildir/new"
 }
 
