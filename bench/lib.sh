@@ -44,6 +44,29 @@ start_gqmail() {
 
 now() { date +%s.%N; }
 
+# count DIR prints how many files DIR holds.
+count() { ls -f "$1" 2>/dev/null | grep -vc '^\.' || true; }
+
+# wait_delivered DIR N waits until DIR holds N files, 10 minutes at most.
+wait_delivered() {
+	deadline=$(( $(date +%s) + 600 ))
+	while [ "$(count "$1")" -lt "$2" ]; do
+		[ "$(date +%s)" -lt "$deadline" ] || { echo "timed out: $(count "$1") of $2 delivered" >&2; exit 1; }
+		sleep 0.05
+	done
+}
+
+# fresh_maildir USER: an empty ~/Maildir for USER; prints its new/.
+fresh_maildir() {
+	home=$(getent passwd "$1" | cut -d: -f6)
+	rm -rf "$home/Maildir"
+	su "$1" -s /bin/sh -c "mkdir -p '$home/Maildir/new' '$home/Maildir/cur' '$home/Maildir/tmp'"
+	# The removal of the last run's files must not land in this run's
+	# fsyncs: without this, each run after the first was slower.
+	sync
+	echo "$home/Maildir/new"
+}
+
 # rate N START END prints N / (END - START).
 rate() { echo "$1 $2 $3" | awk '{ printf "%.1f\n", $1 / ($3 - $2) }'; }
 

@@ -30,26 +30,12 @@ for f in me locals rcpthosts; do printf 'localhost\n' > "$work/root/control/$f";
 printf '[smtp]\nlisten = ["127.0.0.1:%s"]\n[delivery]\ndefaultdelivery = "./Maildir/"\n' "$gq_port" > "$work/root/qmail.toml"
 start_gqmail "$work"
 
-count() { ls -f "$1" 2>/dev/null | grep -vc '^\.' || true; }
-
-# fresh_maildir USER: an empty ~/Maildir for USER; prints its new/.
-fresh_maildir() {
-	home=$(getent passwd "$1" | cut -d: -f6)
-	rm -rf "$home/Maildir"
-	su "$1" -s /bin/sh -c "mkdir -p '$home/Maildir/new' '$home/Maildir/cur' '$home/Maildir/tmp'"
-	echo "$home/Maildir/new"
-}
-
 # run_one PORT USER: prints messages per second.
 run_one() {
 	new=$(fresh_maildir "$2")
 	start=$(now)
 	smtp-source -s "$sessions" -m "$msgs" -l "$size" -f bench@localhost -t "$2@localhost" "127.0.0.1:$1"
-	deadline=$(( $(date +%s) + 600 ))
-	while [ "$(count "$new")" -lt "$msgs" ]; do
-		[ "$(date +%s)" -lt "$deadline" ] || { echo "timed out: $(count "$new") of $msgs delivered" >&2; exit 1; }
-		sleep 0.05
-	done
+	wait_delivered "$new" "$msgs"
 	rate "$msgs" "$start" "$(now)"
 }
 

@@ -43,19 +43,6 @@ msg="$work/message"
 } > "$msg"
 chmod 644 "$msg"
 
-count() { ls -f "$1" 2>/dev/null | grep -vc '^\.' || true; }
-
-# fresh_maildir USER: an empty ~/Maildir for USER; prints its new/.
-fresh_maildir() {
-	home=$(getent passwd "$1" | cut -d: -f6)
-	rm -rf "$home/Maildir"
-	su "$1" -s /bin/sh -c "mkdir -p '$home/Maildir/new' '$home/Maildir/cur' '$home/Maildir/tmp'"
-	# The removal of the last run's files must not land in this run's
-	# fsyncs: without this, each run after the first was slower.
-	sync
-	echo "$home/Maildir/new"
-}
-
 # run_one PARALLEL SENDMAIL RCPT USER: prints messages per second. The
 # caller runs SENDMAIL RCPT < message MSGS times, PARALLEL at once, each
 # worker a shell looping over its share.
@@ -64,11 +51,7 @@ run_one() {
 	start=$(now)
 	su benchcaller -s /bin/sh -c "GQMAIL_ROOT='$work/root'; export GQMAIL_ROOT
 		seq $msgs | xargs -P $1 -n $((msgs / $1 / 10 + 1)) sh -c 'for i; do $2 $3 < $msg || exit 255; done' sh"
-	deadline=$(( $(date +%s) + 600 ))
-	while [ "$(count "$new")" -lt "$msgs" ]; do
-		[ "$(date +%s)" -lt "$deadline" ] || { echo "timed out: $(count "$new") of $msgs delivered" >&2; exit 1; }
-		sleep 0.05
-	done
+	wait_delivered "$new" "$msgs"
 	rate "$msgs" "$start" "$(now)"
 }
 
