@@ -362,6 +362,7 @@ func serve(s *setup, db *store.DB, router *route.Router, helper *localdeliver.Cl
 	pickup := &inject.Pickup{
 		Dir: s.paths.Pickup, Queue: db, Log: s.log,
 		MaxMessageBytes: s.cfg.SMTP.MaxMessageBytes,
+		TrustedUIDs:     sub.TrustedUIDs,
 		Bounce: func(uid int, sender, why string) {
 			n := inject.Notice(uid, sender, why, s.controls.BounceHost(), time.Now())
 			if id, err := db.Accept(ctx, n); err != nil {

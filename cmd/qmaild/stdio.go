@@ -50,5 +50,5 @@ func runStdioSMTP(root string) error {
 type socketQueue struct{ socket, pickup string }
 
 func (q socketQueue) Begin(ctx context.Context) (smtp.Draft, error) {
-	return submission.Open(ctx, q.socket, q.pickup)
+	return submission.Open(ctx, q.socket, q.pickup, submission.KindSMTP)
 }

@@ -226,36 +226,48 @@ func (s *Server) serveConn(c *net.UnixConn, cred *syscall.Ucred) error {
 	c.SetWriteDeadline(time.Time{})
 	timeout := orDefault(s.FrameTimeout, DefaultFrameTimeout)
 	end := time.Now().Add(orDefault(s.MaxConnTime, DefaultMaxConnTime))
-	read := func() ([][]byte, error) {
+	// Every read and every answer must be done within the frame timeout
+	// and before the connection's end: a client that stops reading
+	// holds its place no longer than one that stops writing.
+	deadline := func() time.Time {
 		d := time.Now().Add(timeout)
 		if end.Before(d) {
 			d = end
 		}
-		c.SetReadDeadline(d)
+		return d
+	}
+	read := func() ([][]byte, error) {
+		c.SetReadDeadline(deadline())
 		return frame.ReadLimit(r, submission.MaxFrame)
 	}
+	trusted := slices.Contains(s.TrustedUIDs, int(cred.Uid))
 	for {
 		f, err := read()
 		if err != nil {
 			return nil // the submitter went away; nothing was accepted
 		}
+		c.SetWriteDeadline(deadline())
 		if len(f) == 1 && string(f[0]) == submission.TagList {
-			if err := s.list(w); err != nil {
+			if err := s.list(w, int(cred.Uid), trusted); err != nil {
 				return fmt.Errorf("listing the queue for uid %d: %w", cred.Uid, err)
 			}
 			continue
 		}
-		if len(f) == 0 || string(f[0]) != submission.TagSubmit {
+		if len(f) == 0 || len(f) > 2 || string(f[0]) != submission.TagSubmit {
 			answer{err: outcome.Permanent("Unknown submission protocol; this daemon speaks %s. (#5.3.5)", submission.TagSubmit)}.write(w)
 			return nil
 		}
-		a, err := s.submission(read, cred)
+		// A trusted submitter (qmaild smtpd) relaying an SMTP message
+		// says so first; its message gets no trace line of ours.
+		fromSMTP := len(f) == 2 && string(f[1]) == submission.KindSMTP && trusted
+		a, err := s.submission(read, cred, fromSMTP)
 		if err != nil {
 			return err
 		}
 		if a.aborted {
 			continue
 		}
+		c.SetWriteDeadline(deadline())
 		if err := a.write(w); err != nil {
 			return fmt.Errorf("answering uid %d: %w", cred.Uid, err)
 		}
@@ -288,13 +300,14 @@ func (a answer) write(w *bufio.Writer) error {
 }
 
 // submission reads one message's data frames into a spool, then its
-// commit or abort. An error means the connection is broken.
-func (s *Server) submission(read func() ([][]byte, error), cred *syscall.Ucred) (answer, error) {
+// commit or abort. An error means the connection is broken. Every message
+// but one a trusted submitter relays from SMTP starts with qmail-queue's
+// trace line, root's too, as qmail writes it.
+func (s *Server) submission(read func() ([][]byte, error), cred *syscall.Ucred, fromSMTP bool) (answer, error) {
 	uid := int(cred.Uid)
-	trusted := slices.Contains(s.TrustedUIDs, uid)
 	sp := s.Queue.NewSpool()
 	defer sp.Discard() // after Accept it does nothing
-	if !trusted {
+	if !fromSMTP {
 		now := time.Now()
 		if s.Now != nil {
 			now = s.Now()
@@ -303,7 +316,8 @@ func (s *Server) submission(read func() ([][]byte, error), cred *syscall.Ucred) 
 	}
 	tooBig := false
 	var rcpts []string
-	rcptBytes := 0
+	var rcptCost int
+	var refusal error // a recipient the message cannot have, answered at commit
 	for {
 		f, err := read()
 		if err != nil {
@@ -320,50 +334,70 @@ func (s *Server) submission(read func() ([][]byte, error), cred *syscall.Ucred) 
 			if tooBig {
 				continue
 			}
-			if sp.Size()+int64(len(f[1])) > s.MaxMessageBytes+headroom(trusted) {
+			if sp.Size()+int64(len(f[1])) > s.MaxMessageBytes+headroom(fromSMTP) {
 				tooBig = true
 				continue
 			}
 			sp.Write(f[1])
 		case submission.TagRcpt:
+			// Checked as they arrive, and charged what they cost the
+			// daemon, so that no stream of recipients, empty or not,
+			// makes it hold more than the budget.
 			for _, a := range f[1:] {
-				rcptBytes += len(a)
-				if rcptBytes > submission.MaxRecipientBytes {
-					return answer{}, fmt.Errorf("uid %d sent more than %d bytes of recipients", uid, submission.MaxRecipientBytes)
+				if refusal != nil {
+					break
 				}
-				rcpts = append(rcpts, string(a))
+				rcptCost += len(a) + submission.RecipientOverhead
+				switch {
+				case len(rcpts) >= submission.MaxRecipients || rcptCost > submission.MaxRecipientBytes:
+					refusal = outcome.Permanent("Sorry, a message may have at most %d recipients here. (#5.5.3)", submission.MaxRecipients)
+					rcpts = nil
+				case len(a) == 0 || !submission.GoodAddress(string(a)):
+					refusal = outcome.Permanent("Sorry, a recipient is empty, contains a CR, LF or NUL, or is 900 bytes or longer. (#5.1.3)")
+					rcpts = nil
+				default:
+					rcpts = append(rcpts, string(a))
+				}
 			}
 		case submission.TagAbort:
 			return answer{aborted: true}, nil
 		case submission.TagCommit:
+			if refusal != nil {
+				return answer{err: refusal}, nil
+			}
 			if tooBig {
 				return answer{err: outcome.Permanent("Sorry, that message size exceeds my databytes limit. (#5.3.4)")}, nil
 			}
-			return s.commit(f[1:], rcpts, sp, uid, trusted), nil
+			return s.commit(f[1:], rcpts, sp, uid, fromSMTP), nil
 		default:
 			return answer{}, fmt.Errorf("uid %d sent a %q frame inside a message", uid, f[0])
 		}
 	}
 }
 
-// headroom is what a trusted submitter may send beyond MaxMessageBytes:
-// qmaild smtpd's own Received line, which databytes does not count.
-func headroom(trusted bool) int64 {
-	if trusted {
-		return 4096
+// headroom is what a message relayed from SMTP may hold beyond
+// MaxMessageBytes: qmaild smtpd's own Received line, which databytes does
+// not count.
+func headroom(fromSMTP bool) int64 {
+	if fromSMTP {
+		return SMTPHeadroom
 	}
 	return 0
 }
 
+// SMTPHeadroom is the room qmaild smtpd's Received line may take beyond
+// MaxMessageBytes.
+const SMTPHeadroom = 4096
+
 // commit queues the spooled message with the envelope in f (sender,
 // origin kind, remote ip, helo) and rcpts.
-func (s *Server) commit(f [][]byte, rcpts []string, sp *store.Spool, uid int, trusted bool) answer {
+func (s *Server) commit(f [][]byte, rcpts []string, sp *store.Spool, uid int, fromSMTP bool) answer {
 	refuse := func(text string) answer { return answer{err: outcome.Permanent("%s", text)} }
 	if len(f) != 4 {
 		return refuse("Malformed submission. (#5.3.5)")
 	}
 	msg := &store.NewMessage{Sender: string(f[0]), Spool: sp}
-	if string(f[1]) == "smtp" && trusted {
+	if string(f[1]) == "smtp" && fromSMTP {
 		msg.Origin = store.Origin{Kind: "smtp", RemoteIP: string(f[2]), HELO: string(f[3]), UID: -1}
 	} else {
 		msg.Origin = store.Origin{Kind: "local", UID: uid}

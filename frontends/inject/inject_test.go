@@ -88,7 +88,7 @@ func testMessage(kind string) *store.NewMessage {
 
 func TestTrustedSubmitterKeepsItsSMTPOrigin(t *testing.T) {
 	f := serve(t, []int{os.Getuid()}, 1<<20)
-	c := &submission.Client{Path: f.sock}
+	c := &submission.Client{Path: f.sock, Kind: submission.KindSMTP}
 	defer c.Close()
 	for range 2 { // two submissions on one connection
 		if _, err := c.Accept(context.Background(), testMessage("smtp")); err != nil {
@@ -108,6 +108,50 @@ func TestTrustedSubmitterKeepsItsSMTPOrigin(t *testing.T) {
 	rs, _ := f.db.Recipients(envs[0].ID)
 	if rs[0].Channel != route.Local || rs[1].Channel != route.Remote {
 		t.Fatalf("the daemon did not route the recipients: %+v", rs)
+	}
+}
+
+// A trusted uid injecting locally (root running sendmail) gets the trace
+// line too, as qmail writes it for uid 0.
+func TestTrustedLocalSubmissionHasATraceLine(t *testing.T) {
+	f := serve(t, []int{os.Getuid()}, 1<<20)
+	c := &submission.Client{Path: f.sock}
+	defer c.Close()
+	if _, err := c.Accept(context.Background(), testMessage("local")); err != nil {
+		t.Fatal(err)
+	}
+	_, bodies := f.queued(t)
+	if !strings.HasPrefix(bodies[0], "Received: (qmail ") || !strings.Contains(bodies[0], " invoked by uid "+strconv.Itoa(os.Getuid())+"); ") {
+		t.Fatalf("no trace line: %q", bodies[0])
+	}
+}
+
+// Recipients are checked as they arrive and charged what they cost: an
+// empty one, or more than MaxRecipients, is refused at commit and the
+// rest are not kept, so no stream of recipients can make the daemon hold
+// more than the budget. The connection goes on.
+func TestRecipientsAreBoundedAsTheyArrive(t *testing.T) {
+	f := serve(t, nil, 1<<20)
+	c := &submission.Client{Path: f.sock}
+	defer c.Close()
+	m := testMessage("local")
+	m.Recipients = []string{"u@localhost", ""}
+	if _, err := c.Accept(context.Background(), m); !outcome.IsPermanent(err) || !strings.Contains(err.Error(), "a recipient is empty") {
+		t.Fatalf("an empty recipient: %v", err)
+	}
+	m.Recipients = make([]string, submission.MaxRecipients+1)
+	for i := range m.Recipients {
+		m.Recipients[i] = "a"
+	}
+	if _, err := c.Accept(context.Background(), m); !outcome.IsPermanent(err) || !strings.Contains(err.Error(), "at most 100000 recipients") {
+		t.Fatalf("too many recipients: %v", err)
+	}
+	if envs, _ := f.queued(t); len(envs) != 0 {
+		t.Fatalf("%d queued", len(envs))
+	}
+	m.Recipients = []string{"u@localhost"}
+	if _, err := c.Accept(context.Background(), m); err != nil {
+		t.Fatalf("the next submission: %v", err)
 	}
 }
 
@@ -156,7 +200,7 @@ func TestOversizedSubmissionIsRefusedPermanently(t *testing.T) {
 // into one frame.
 func TestLargeSubmissionIsStreamed(t *testing.T) {
 	f := serve(t, []int{os.Getuid()}, 8<<20)
-	c := &submission.Client{Path: f.sock}
+	c := &submission.Client{Path: f.sock, Kind: submission.KindSMTP}
 	defer c.Close()
 	m := testMessage("smtp")
 	m.Body = bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n"), 64<<10)

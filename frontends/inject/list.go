@@ -4,6 +4,7 @@ import (
 	"bufio"
 
 	"github.com/gqmail/gqmail/internal/frame"
+	"github.com/gqmail/gqmail/internal/route"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -18,8 +19,11 @@ type Lister interface {
 // read in short transactions, never one that a long listing holds open.
 const listPage = 100
 
-// list answers "list/2": every message with its recipients, then "end".
-func (s *Server) list(w *bufio.Writer) error {
+// list answers "list/2" for uid: every message with its recipients, then
+// "end". A trusted uid (root, the daemon's account) sees the whole queue;
+// anyone else sees only the messages they injected, and no local
+// delivery's report, which is what another user's .qmail program said.
+func (s *Server) list(w *bufio.Writer, uid int, trusted bool) error {
 	l, ok := s.Queue.(Lister)
 	if !ok {
 		return frame.Write(w, []byte("end"))
@@ -32,6 +36,9 @@ func (s *Server) list(w *bufio.Writer) error {
 		}
 		for _, e := range envs {
 			after = e.ID
+			if !trusted && (e.Origin.Kind != "local" || e.Origin.UID != uid) {
+				continue
+			}
 			rs, err := l.Recipients(e.ID)
 			if err != nil {
 				continue // finished meanwhile
@@ -44,8 +51,12 @@ func (s *Server) list(w *bufio.Writer) error {
 				if !r.Next.IsZero() {
 					next = uint64(r.Next.Unix())
 				}
+				text := r.LastText
+				if !trusted && r.Channel == route.Local && text != "" {
+					text = "(the local delivery's report is in the daemon's log)"
+				}
 				if err := frame.Write(w, []byte("rcpt"), []byte(r.Address), []byte(r.Channel.String()), []byte(r.State.String()),
-					frame.U64(uint64(r.Attempts)), frame.U64(next), []byte(r.LastText)); err != nil {
+					frame.U64(uint64(r.Attempts)), frame.U64(next), []byte(text)); err != nil {
 					return err
 				}
 			}

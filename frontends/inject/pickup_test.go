@@ -254,3 +254,109 @@ func TestPickupScansPastOneBatch(t *testing.T) {
 		t.Fatalf("%d queued", len(envs))
 	}
 }
+
+// Another user may make pickup/bad before the daemon needs it, to read
+// what is set aside there, or make it a link back into pickup/ so that
+// one file is bounced for ever. Neither is used: it is renamed out of the
+// scan and the daemon makes its own.
+func TestPickupBadIsTheDaemonsOwn(t *testing.T) {
+	for _, plant := range []func(bad string) error{
+		func(bad string) error { return os.Mkdir(bad, 0o777) },
+		func(bad string) error { return os.Symlink(".", bad) },
+		func(bad string) error { return os.WriteFile(bad, nil, 0o644) },
+	} {
+		_, p, notices := pickupFixture(t)
+		bad := filepath.Join(p.Dir, "bad")
+		if err := plant(bad); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(bad, 0o777) // the umask took some
+		writePickup(t, p.Dir, "Subject: no one\n", "s@example.org")
+		p.Scan(context.Background())
+		p.Scan(context.Background())
+		fi, err := os.Lstat(bad)
+		if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+			t.Fatalf("bad/: %v %v", fi.Mode(), err)
+		}
+		if got := names(t, bad); len(got) != 1 || !strings.HasPrefix(got[0], "msg.") {
+			t.Fatalf("bad/ holds %v", got)
+		}
+		if len(*notices) != 1 {
+			t.Fatalf("%d notices, want 1", len(*notices))
+		}
+		junk := 0
+		for _, n := range names(t, p.Dir) {
+			if strings.HasPrefix(n, "junk.") {
+				junk++
+			}
+		}
+		if junk != 1 {
+			t.Fatalf("the planted bad/ was not renamed out of the way: %v", names(t, p.Dir))
+		}
+	}
+}
+
+// Entries no writer of ours leaves are dealt with once, and logged once,
+// with their names escaped: a socket, a directory with something in it, a
+// file others may write (its owner need not be who wrote it), a name
+// with a terminal escape. A writer's fresh new. file is left alone; a
+// stale one is removed.
+func TestPickupDealsWithJunkOnce(t *testing.T) {
+	f, p, _ := pickupFixture(t)
+	var log strings.Builder
+	p.Log = qlog.New(&log, "plain")
+	sock, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(sock)
+	if err := unix.Bind(sock, &unix.SockaddrUnix{Name: filepath.Join(p.Dir, "msg.socket")}); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(p.Dir, "msg.dir", "inside"), 0o755)
+	writePickup(t, p.Dir, "Subject: shared\n\nx\n", "s@example.org", "u@localhost")
+	for _, n := range names(t, p.Dir) {
+		if strings.HasPrefix(n, "msg.") && n != "msg.socket" && n != "msg.dir" {
+			os.Chmod(filepath.Join(p.Dir, n), 0o666)
+		}
+	}
+	os.WriteFile(filepath.Join(p.Dir, "msg.\x1b[2Jescape"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(p.Dir, "new.fresh"), nil, 0o644)
+	os.WriteFile(filepath.Join(p.Dir, "new.stale"), nil, 0o644)
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(filepath.Join(p.Dir, "new.stale"), old, old)
+
+	for range 3 {
+		if n, _ := p.Scan(context.Background()); n != 0 {
+			t.Fatalf("Scan queued %d", n)
+		}
+	}
+	if envs, _ := f.queued(t); len(envs) != 0 {
+		t.Fatalf("%d queued", len(envs))
+	}
+	left := strings.Join(names(t, p.Dir), " ")
+	if !strings.Contains(left, "new.fresh") || strings.Contains(left, "new.stale") || strings.Contains(left, "msg.") {
+		t.Fatalf("left: %s", left)
+	}
+	if strings.ContainsRune(log.String(), '\x1b') {
+		t.Fatalf("a raw escape reached the log:\n%s", log.String())
+	}
+	if n := strings.Count(log.String(), "\n"); n != 5 {
+		t.Fatalf("%d log lines, want one for each of the 5 entries:\n%s", n, log.String())
+	}
+}
+
+// A file of qmaild smtpd's (a trusted uid) may hold smtpd's Received line
+// beyond the limit, as on the socket.
+func TestPickupGivesSMTPItsHeadroom(t *testing.T) {
+	f, p, _ := pickupFixture(t)
+	p.MaxMessageBytes = 100
+	writePickup(t, p.Dir, strings.Repeat("x", 150), "s@example.org", "u@localhost")
+	p.TrustedUIDs = []int{os.Geteuid()}
+	if n, _ := p.Scan(context.Background()); n != 1 {
+		t.Fatalf("not taken")
+	}
+	if envs, _ := f.queued(t); len(envs) != 1 {
+		t.Fatalf("%d queued", len(envs))
+	}
+}

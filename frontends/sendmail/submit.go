@@ -26,7 +26,7 @@ type outgoing struct {
 
 // begin starts a message for the daemon of root p.
 func begin(ctx context.Context, p layout.Paths) (*outgoing, error) {
-	m, err := submission.Open(ctx, p.Socket, p.Pickup)
+	m, err := submission.Open(ctx, p.Socket, p.Pickup, submission.KindLocal)
 	if err != nil {
 		return nil, err
 	}

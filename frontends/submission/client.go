@@ -18,6 +18,10 @@ import (
 // and is not safe for concurrent use.
 type Client struct {
 	Path string
+	// Kind is KindSMTP for qmaild smtpd relaying a message it received by
+	// SMTP (the daemon believes it only of a trusted uid), else KindLocal
+	// or empty.
+	Kind string
 
 	conn *os.File
 	r    *bufio.Reader
@@ -47,7 +51,11 @@ func (c *Client) Begin(ctx context.Context) (*Submission, error) {
 	} else {
 		c.conn.SetDeadline(time.Now().Add(30 * time.Minute))
 	}
-	if err := frame.Write(c.w, []byte(TagSubmit)); err != nil {
+	fields := [][]byte{[]byte(TagSubmit)}
+	if c.Kind != "" {
+		fields = append(fields, []byte(c.Kind))
+	}
+	if err := frame.Write(c.w, fields...); err != nil {
 		c.Close()
 		return nil, c.sendErr(err)
 	}

@@ -21,9 +21,9 @@
 // byte of the message, and can put the message in the pickup directory
 // instead. Then any number of submissions one after the other, each:
 //
-//	client  "submit/3"
+//	client  "submit/3" [kind]                 ("smtp" from qmaild smtpd: no trace line, if its uid is trusted)
 //	client  "data" bytes                      (any number, each at most 64 KiB)
-//	client  "rcpt" address...                 (any number, each frame at most 1 MiB)
+//	client  "rcpt" address...                 (any number, each frame at most 1 MiB; 100,000 in all)
 //	client  "commit" sender origin-kind remote-ip helo
 //	server  "result/2" letter text message-id(8)
 //

@@ -22,10 +22,11 @@ type Message struct {
 	pickedUp bool
 }
 
-// Open starts a message for the daemon listening on socket, with pickupDir
-// as the way in while it cannot take it. Errors are *outcome.Error.
-func Open(ctx context.Context, socket, pickupDir string) (*Message, error) {
-	c := &Client{Path: socket}
+// Open starts a message of kind (KindLocal, KindSMTP) for the daemon
+// listening on socket, with pickupDir as the way in while it cannot take
+// it. Errors are *outcome.Error.
+func Open(ctx context.Context, socket, pickupDir, kind string) (*Message, error) {
+	c := &Client{Path: socket, Kind: kind}
 	s, err := c.Begin(ctx)
 	if err == nil {
 		return &Message{

@@ -26,14 +26,19 @@ import (
 // A file is the message, then qmail-queue's envelope ("F" sender NUL, "T"
 // recipient NUL each, NUL), then the message's and the envelope's lengths
 // (8 bytes each, big-endian) and PickupMagic. The writer creates it as
-// tmp.<random>, holds an exclusive flock on it while it writes, fsyncs it
-// and renames it to msg.<random>. So a file is complete exactly when its
+// new.<random>, which the importer leaves alone (for an hour), takes an
+// exclusive flock on it and makes it mode 644, renames it tmp.<random>,
+// writes it, fsyncs it and renames it msg.<random>. So a file is complete exactly when its
 // trailer is there and its lengths add up, whatever its name: the
 // importer takes any complete file nobody holds locked (a rename lost in a
 // crash leaves a complete tmp. file), removes an incomplete one nobody
 // holds (its writer died), and leaves alone any file that is locked.
 //
 // The submitter's uid is the file's owner, never anything in it.
+
+// PickupNewPrefix starts the name of a file its writer has made but not
+// yet locked.
+const PickupNewPrefix = "new."
 
 // The pickup file's trailer: PickupMagic after the two lengths.
 const (
@@ -44,6 +49,7 @@ const (
 // PickupWriter writes one message into a pickup directory.
 type PickupWriter struct {
 	dir  string
+	name string // the file's path now
 	f    *os.File
 	w    *bufio.Writer
 	size int64
@@ -56,19 +62,30 @@ func NewPickup(dir string) (*PickupWriter, error) {
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return nil, err
 	}
+	id := hex.EncodeToString(rnd[:])
 	// Readable by the daemon's account: the directory cannot be listed,
 	// and the name cannot be guessed.
-	f, err := os.OpenFile(filepath.Join(dir, "tmp."+hex.EncodeToString(rnd[:])), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, PickupNewPrefix+id), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("pickup directory %s: %w", dir, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+	p := &PickupWriter{dir: dir, name: f.Name(), f: f, w: bufio.NewWriterSize(f, 64<<10)}
+	// Locked and readable before the importer may look at it.
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+	if err == nil {
+		err = f.Chmod(0o644) // whatever the umask made of it
 	}
-	f.Chmod(0o644) // whatever the umask made of it
-	return &PickupWriter{dir: dir, f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
+	if err == nil {
+		tmp := filepath.Join(dir, "tmp."+id)
+		if err = os.Rename(p.name, tmp); err == nil {
+			p.name = tmp
+		}
+	}
+	if err != nil {
+		p.Abort()
+		return nil, fmt.Errorf("pickup file %s: %w", p.name, err)
+	}
+	return p, nil
 }
 
 // Write adds message bytes.
@@ -79,7 +96,7 @@ func (p *PickupWriter) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
 	p.size += int64(n)
 	if err != nil {
-		p.err = fmt.Errorf("writing %s: %w", p.f.Name(), err)
+		p.err = fmt.Errorf("writing %s: %w", p.name, err)
 	}
 	return n, p.err
 }
@@ -109,21 +126,20 @@ func (p *PickupWriter) Commit(sender string, rcpts []string) error {
 		err = p.f.Sync()
 	}
 	if err == nil {
-		name := filepath.Base(p.f.Name())
-		err = os.Rename(p.f.Name(), filepath.Join(p.dir, "msg."+strings.TrimPrefix(name, "tmp.")))
+		err = os.Rename(p.name, filepath.Join(p.dir, "msg."+strings.TrimPrefix(filepath.Base(p.name), "tmp.")))
 	}
 	if err != nil {
 		p.Abort()
-		return fmt.Errorf("pickup file %s: %w", p.f.Name(), err)
+		return fmt.Errorf("pickup file %s: %w", p.name, err)
 	}
 	return p.f.Close() // and with it the lock
 }
 
 // Name is the file's name while it is being written.
-func (p *PickupWriter) Name() string { return p.f.Name() }
+func (p *PickupWriter) Name() string { return p.name }
 
 // Abort removes the file.
 func (p *PickupWriter) Abort() {
-	os.Remove(p.f.Name())
+	os.Remove(p.name)
 	p.f.Close()
 }
