@@ -29,7 +29,11 @@ A path that is already a gqmail command (by its build information) is
 replaced; anything else, such as another MTA's sendmail, is left alone and
 named, and qmailctl exits 100 when it left something. With --force such a
 file is kept as PATH` + links.SavedSuffix + ` and the link made. --destdir puts
-every path under a staging directory, as a package build does.`,
+every path under a staging directory, as a package build does.
+
+Run as root, it links nothing if any link, or any command it would link
+to, lies where another user could change it: a directory not root's, or
+writable by others (a sticky one such as /tmp only for root's entries).`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.installLinks(cmd.OutOrStdout(), bindir, destdir, force)
@@ -61,10 +65,15 @@ func (a *app) installLinks(out io.Writer, bindir, destdir string, force bool) er
 		return err
 	}
 	plan := links.Plan(bindir, root, destdir)
-	// Every target is checked before any link is made.
+	// Every link is checked before any is made.
 	for _, l := range plan {
 		if ok, what := links.Ours(l.Target); !ok {
 			return fmt.Errorf("%s is %s, not a gqmail command; nothing linked (build them all with go build -o DIR/ ./cmd/... and give --bindir DIR)", l.Target, what)
+		}
+		for _, p := range []string{l.Target, filepath.Dir(l.Path)} {
+			if err := links.Trusted(p); err != nil {
+				return fmt.Errorf("%w; nothing linked", err)
+			}
 		}
 	}
 	left := 0

@@ -11,7 +11,12 @@
 //
 // A file is gqmail's when it is a Go program built from gqmail's module
 // (its build information says so), whether it is reached through a
-// symbolic link or is a copy. Nothing is run to find out.
+// symbolic link or is a copy. Nothing is run to find out. That is a check
+// against mistakes (another MTA's sendmail), not against an attacker, who
+// can build a program with any module path: against them, Install, when
+// run as root, refuses any link or target that another user could change
+// (Trusted), so that root never links into, or links to, a place someone
+// else controls.
 package links
 
 import (
@@ -21,6 +26,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 )
 
 // Module is the Go module path gqmail's programs are built from.
@@ -94,6 +101,12 @@ func (r Result) String() string {
 // at the wrong directory is refused before anything is changed.
 func Install(l Link, force bool) (Result, error) {
 	res := Result{Link: l}
+	if err := Trusted(l.Target); err != nil {
+		return res, fmt.Errorf("link %s -> %s: %w", l.Path, l.Target, err)
+	}
+	if err := Trusted(filepath.Dir(l.Path)); err != nil {
+		return res, fmt.Errorf("link %s: %w", l.Path, err)
+	}
 	if ours, what := Ours(l.Target); !ours {
 		return res, fmt.Errorf("link %s -> %s: the target is %s, not a gqmail command", l.Path, l.Target, what)
 	}
@@ -171,4 +184,85 @@ func describe(path, what string) string {
 		return fmt.Sprintf("a symbolic link to %s, %s", target, what)
 	}
 	return what
+}
+
+// Trusted checks, for a process running as root, that no other user could
+// have put anything on the way to path: every directory from / down to
+// the deepest one that exists, and path itself if it exists, is owned by
+// root and writable by no one else, except a sticky directory (such as
+// /tmp) whose next entry is root's. Symbolic links on the way are
+// followed and their targets checked the same way, since a link in a
+// trusted directory was made by root. Missing directories below are made
+// by root, under a trusted one. For anyone but root it checks nothing:
+// they can only harm what they could change anyway.
+func Trusted(path string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	return trusted(filepath.Clean(path), 0)
+}
+
+func trusted(path string, links int) error {
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("%s is not an absolute path", path)
+	}
+	if links > 40 {
+		return fmt.Errorf("%s: too many symbolic links", path)
+	}
+	cur := "/"
+	fi, err := owned(cur)
+	if err != nil {
+		return err
+	}
+	rest := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for i, name := range rest {
+		if name == "" {
+			continue
+		}
+		next := filepath.Join(cur, name)
+		openToOthers := fi.Mode().Perm()&0o022 != 0 // sticky, or owned would have refused it
+		fi, err = owned(next)
+		if errors.Is(err, fs.ErrNotExist) {
+			if openToOthers {
+				return fmt.Errorf("%s would be made in %s, where others may make it first", next, cur)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			target, err := os.Readlink(next)
+			if err != nil {
+				return err
+			}
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(cur, target)
+			}
+			return trusted(filepath.Join(append([]string{target}, rest[i+1:]...)...), links+1)
+		}
+		cur = next
+	}
+	return nil
+}
+
+// owned checks one existing entry: root's, and writable by no one else
+// unless it is a sticky directory (whose root-owned entries no one else
+// may replace).
+func owned(path string) (fs.FileInfo, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil, fmt.Errorf("%s: no owner known", path)
+	}
+	if st.Uid != 0 {
+		return nil, fmt.Errorf("%s belongs to uid %d, not root: another user could change what root links or runs there", path, st.Uid)
+	}
+	if fi.Mode()&fs.ModeSymlink == 0 && fi.Mode().Perm()&0o022 != 0 && !(fi.IsDir() && fi.Mode()&fs.ModeSticky != 0) {
+		return nil, fmt.Errorf("%s is writable by group or others (%v): another user could change what root links or runs there", path, fi.Mode())
+	}
+	return fi, nil
 }

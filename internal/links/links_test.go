@@ -141,3 +141,61 @@ func TestInstallRefusesWhatIsNotOurs(t *testing.T) {
 		t.Fatal("a link to a foreign target was made")
 	}
 }
+
+// As root, nothing another user could change is linked into or linked
+// to: a staging tree with a user's symbolic link in it, a directory of
+// commands the user owns, a world-writable directory.
+func TestInstallAsRootRefusesWhatOthersControl(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: the checks are for root (run as root, as CI does)")
+	}
+	const someone = 4321
+	bin := bindir(t)
+
+	stage := t.TempDir()
+	userDir := filepath.Join(stage, "user")
+	os.Mkdir(userDir, 0o755)
+	os.Chown(userDir, someone, someone)
+	escaped := t.TempDir()
+	if err := os.Symlink(escaped, filepath.Join(userDir, "usr")); err != nil {
+		t.Fatal(err)
+	}
+	os.Lchown(filepath.Join(userDir, "usr"), someone, someone)
+	_, err := Install(Link{filepath.Join(userDir, "usr/sbin/sendmail"), filepath.Join(bin, "sendmail")}, true)
+	if err == nil || !strings.Contains(err.Error(), "belongs to uid 4321") {
+		t.Fatalf("a user's staging directory: %v", err)
+	}
+	if got := names(t, escaped); len(got) != 0 {
+		t.Fatalf("root wrote through the user's link: %v", got)
+	}
+
+	userBin := t.TempDir()
+	os.Chown(userBin, someone, someone)
+	_, err = Install(Link{filepath.Join(stage, "usr/sbin/sendmail"), filepath.Join(userBin, "sendmail")}, false)
+	if err == nil || !strings.Contains(err.Error(), "belongs to uid 4321") {
+		t.Fatalf("a user's directory of commands: %v", err)
+	}
+
+	open := t.TempDir()
+	os.Chmod(open, 0o777)
+	_, err = Install(Link{filepath.Join(open, "sendmail"), filepath.Join(bin, "sendmail")}, false)
+	if err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+		t.Fatalf("a world-writable directory: %v", err)
+	}
+	// /tmp itself is open to all, but sticky: a directory to be made
+	// there could be made first by someone else.
+	_, err = Install(Link{filepath.Join(os.TempDir(), "gqmail-links-never-made", "sendmail"), filepath.Join(bin, "sendmail")}, false)
+	if err == nil || !strings.Contains(err.Error(), "where others may make it first") {
+		t.Fatalf("a new directory in /tmp: %v", err)
+	}
+}
+
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
