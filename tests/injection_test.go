@@ -128,9 +128,17 @@ func TestLocalCallersInject(t *testing.T) {
 	})
 	t.Run("swaks speaking SMTP to sendmail -bs", func(t *testing.T) {
 		need(t, "swaks")
-		c.run(t, "", "swaks", "--pipe", bin("sendmail")+" -bs", "--from", "swaks@example.org", "--to", "bs@mx.example.test",
+		// qmail's environment for the session replaces the caller's.
+		cmd := c.cmd("swaks", "--pipe", bin("sendmail")+" -bs", "--from", "swaks@example.org", "--to", "bs@mx.example.test",
 			"--header", "Subject: token-bs", "--body", "over -bs")
-		c.injected(t, root, "token-bs")
+		cmd.Env = append(cmd.Env, "TCPREMOTEIP=10.9.9.9", "RELAYCLIENT=@forged.example")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("swaks: %v\n%s", err, out)
+		}
+		m := c.injected(t, root, "token-bs")
+		if strings.Contains(m, "10.9.9.9") || !strings.Contains(m, "(sendmail-bs@127.0.0.1)") {
+			t.Errorf("the session is not qmail's sendmail -bs:\n%s", m)
+		}
 	})
 	t.Run("a program written to qmail-queue's interface", func(t *testing.T) {
 		if code := c.qmailQueue(t, "Subject: token-qq\n\nvia qmail-queue\n", "Fqq@example.org\x00Tqq@mx.example.test\x00\x00"); code != 0 {
@@ -434,5 +442,46 @@ time.sleep(60)
 	m := c.injected(t, root, "token-busy")
 	if !strings.Contains(m, "Received: (qmail pickup invoked by uid ") {
 		t.Errorf("not taken through the pickup directory:\n%s", m)
+	}
+}
+
+// A privileged program that runs sendmail without cleaning its
+// environment does not let its caller choose the root or a program to
+// run: a setuid copy of sendmail ignores GQMAIL_ROOT and QMAILQUEUE.
+func TestSetuidSendmailIgnoresTheCallersChoices(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: needs root to make a setuid copy of sendmail (CI runs as root)")
+	}
+	root, addr, acct := setupRoot(t, "", injectionControls)
+	startDaemon(t, root, addr, acct)
+	c := newCaller(t, root)
+	dir := scratch(t, account{"root", 0, 0})
+	suid := filepath.Join(dir, "sendmail")
+	b, err := os.ReadFile(bin("sendmail"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, suid, string(b))
+	if err := os.Chmod(suid, 0o755|os.ModeSetuid); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(c.home, "qq-ran")
+	qq := filepath.Join(c.home, "qq")
+	write(t, qq, "#!/bin/sh\ntouch "+marker+"\nexit 0\n")
+	os.Chmod(qq, 0o755)
+	chownTree(t, c.home, c.acct)
+
+	cmd := c.cmd(suid, "someone@mx.example.test")
+	cmd.Env = append(cmd.Env, "QMAILQUEUE="+qq)
+	cmd.Stdin = strings.NewReader("Subject: token-suid\n\nx\n")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "/var/qmail") {
+		t.Fatalf("a setuid sendmail used the caller's root: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("a setuid sendmail ran the caller's QMAILQUEUE")
+	}
+	if got := maildirContaining(t, root, "token-suid"); len(got) != 0 {
+		t.Fatal("delivered through the caller's root")
 	}
 }

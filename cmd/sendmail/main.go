@@ -17,7 +17,7 @@ func main() {
 	case "mailq": // sendmail -bp
 		os.Exit(sendmail.Mailq(env))
 	case "newaliases":
-		os.Stderr.WriteString("sendmail: fatal: please use qmailctl aliases import /etc/aliases instead\n")
+		os.Stderr.WriteString("newaliases: fatal: gqmail does not read /etc/aliases; aliases are ~alias/.qmail-NAME files, as in qmail\n")
 		os.Exit(100)
 	}
 	os.Exit(sendmail.Sendmail(env))

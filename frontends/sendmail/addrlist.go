@@ -109,8 +109,15 @@ type addrList struct {
 	addrs []string // the addresses, unquoted
 }
 
+// errNUL refuses a field holding a NUL, which marks an address's place in
+// parts.
+var errNUL = errors.New("a NUL byte in an address field")
+
 // parseAddrList parses a field value.
 func parseAddrList(value string) (*addrList, error) {
+	if strings.ContainsRune(value, 0) {
+		return nil, errNUL
+	}
 	toks, err := tokenize(value)
 	if err != nil {
 		return nil, err

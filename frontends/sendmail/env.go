@@ -30,9 +30,12 @@ type Env struct {
 	Self string
 }
 
-// Std is the process's own environment.
+// Std is the process's own environment. In a setuid or setgid context
+// (a privileged program that runs sendmail without cleaning its
+// environment), GQMAIL_ROOT and QMAILQUEUE are ignored: the caller must
+// not choose the root or a program for the privileged process to run.
 func Std() *Env {
-	return &Env{
+	e := &Env{
 		Args:     os.Args,
 		Getenv:   os.Getenv,
 		Lookup:   os.LookupEnv,
@@ -43,6 +46,23 @@ func Std() *Env {
 		Root:     cli.DefaultRoot(),
 		UID:      os.Getuid(),
 	}
+	if os.Geteuid() != os.Getuid() || os.Getegid() != os.Getgid() {
+		e.Root = cli.SystemRoot
+		hidden := func(k string) bool { return k == "QMAILQUEUE" || k == "GQMAIL_ROOT" }
+		e.Getenv = func(k string) string {
+			if hidden(k) {
+				return ""
+			}
+			return os.Getenv(k)
+		}
+		e.Lookup = func(k string) (string, bool) {
+			if hidden(k) {
+				return "", false
+			}
+			return os.LookupEnv(k)
+		}
+	}
+	return e
 }
 
 func (e *Env) paths() layout.Paths { return layout.For(e.Root) }

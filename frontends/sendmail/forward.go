@@ -2,13 +2,13 @@ package sendmail
 
 import (
 	"bufio"
-	"context"
 	"fmt"
-	"io"
+	"strings"
 )
 
 // Forward is qmail's forward, for .qmail program lines: it sends the
-// message on stdin to the addresses given, with $NEWSENDER as the
+// message on stdin (to $QMAILQUEUE's program when set, as netqmail's
+// does) to the addresses given, with $NEWSENDER as the
 // envelope sender and $DTLINE (the Delivered-To line qmail-local set) on
 // top, prints "forward: qp N", and exits 0, 100 (a permanent refusal, or
 // no NEWSENDER or DTLINE) or 111.
@@ -27,19 +27,11 @@ func Forward(env *Env) int {
 		fmt.Fprintln(env.Stderr, "forward: fatal: DTLINE not set")
 		return 100
 	}
-	s, err := begin(context.Background(), env.paths())
+	o, err := openQueue(env)
 	if err != nil {
 		return report(env, "forward", err)
 	}
-	if _, err := io.WriteString(s, dt); err != nil {
-		s.abort()
-		return report(env, "forward", err)
-	}
-	if _, err := io.Copy(s, bufio.NewReader(env.Stdin)); err != nil {
-		s.abort()
-		return report(env, "forward", temporary("unable to read the message: "+err.Error()))
-	}
-	id, pickedUp, err := s.commit(sender, env.Args[1:])
+	id, pickedUp, err := o.send(sender, env.Args[1:], strings.NewReader(dt), bufio.NewReader(env.Stdin))
 	if err != nil {
 		return report(env, "forward", err)
 	}

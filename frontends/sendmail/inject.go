@@ -3,13 +3,13 @@ package sendmail
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/gqmail/gqmail/frontends/submission"
 	"github.com/gqmail/gqmail/internal/address"
 	"github.com/gqmail/gqmail/internal/control"
 	"github.com/gqmail/gqmail/internal/date822"
@@ -148,6 +148,13 @@ func parseInjectArgs(args []string) (injectOptions, error) {
 }
 
 func runInject(env *Env, opts injectOptions) error {
+	// What the environment and the options give goes into header fields:
+	// a line end in a name (-F, NAME, QMAILHOST, ...) would start a field
+	// of its own, so control bytes become spaces. (qmail's token822
+	// quoting lets them through; web forms feed -F and -f.)
+	safe, getenv := *env, env.Getenv
+	safe.Getenv = func(k string) string { return headerSafe(getenv(k)) }
+	env = &safe
 	inj := &injector{env: env, opts: opts, now: time.Now(), pid: os.Getpid()}
 	inj.ctl = control.Open(env.paths().Control, nil)
 	if _, ok := inj.ctl.Me(); !ok {
@@ -160,6 +167,19 @@ func runInject(env *Env, opts injectOptions) error {
 	}
 	inj.letters = env.Getenv("QMAILINJECT")
 	return inj.run()
+}
+
+// headerSafe turns control bytes into spaces.
+func headerSafe(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 func or(a, b string) string {
@@ -365,25 +385,16 @@ func (inj *injector) sender(returnPath string) string {
 
 // queueMessage sends the header and the body to the queue.
 func queueMessage(env *Env, head []byte, body io.Reader, sender string, rcpts []string) error {
-	ctx := context.Background()
-	var s *outgoing
-	var err error
-	if prog := env.Getenv("QMAILQUEUE"); prog != "" {
-		s, err = beginProgram(prog)
-	} else {
-		s, err = begin(ctx, env.paths())
+	// What the daemon would refuse, refused here, with the address.
+	for _, a := range append([]string{sender}, rcpts...) {
+		if !submission.GoodAddress(a) {
+			return usage(fmt.Sprintf("the address %.60q holds a CR, LF or NUL, or is 900 bytes or longer", a))
+		}
 	}
+	o, err := openQueue(env)
 	if err != nil {
 		return err
 	}
-	if _, err := s.Write(head); err != nil {
-		s.abort()
-		return err
-	}
-	if _, err := io.Copy(s, body); err != nil {
-		s.abort()
-		return temporary("unable to read the message: " + err.Error())
-	}
-	_, _, err = s.commit(sender, rcpts)
+	_, _, err = o.send(sender, rcpts, bytes.NewReader(head), body)
 	return err
 }

@@ -274,3 +274,70 @@ func TestInjectErrors(t *testing.T) {
 		t.Errorf("no control/me: exit %d %q", code, errOut)
 	}
 }
+
+// A line end in what the environment or the options say (-F, NAME,
+// QMAILHOST: web forms feed them) never starts a header field of its own.
+func TestInjectKeepsEnvironmentOnItsLine(t *testing.T) {
+	for _, vars := range []map[string]string{
+		{"USER": "u", "NAME": "Eve\nX-Injected: yes"},
+		{"USER": "u", "QMAILHOST": "h.example\nX-Injected: yes"},
+		{"USER": "u\r\nX-Injected: yes"},
+	} {
+		out, code, errOut := injectPrint(t, vars, "To: joe\n\nbody\n")
+		if code != 0 {
+			t.Fatalf("%q: exit %d %s", vars, code, errOut)
+		}
+		if strings.Contains(out, "\nX-Injected:") {
+			t.Errorf("%q made a field of its own:\n%s", vars, out)
+		}
+	}
+	env, out, _ := testEnv(t, sws5, nil, "To: joe\n\nbody\n", "sendmail", "-F", "Eve\nX-Injected: yes", "-t")
+	opts, _, vars, _ := parseSendmailArgs(env.Args[1:])
+	e := *env
+	e.Getenv = func(k string) string { return vars[k] }
+	opts.print = true
+	if err := runInject(&e, opts); err != nil || strings.Contains(out.String(), "\nX-Injected:") {
+		t.Fatalf("sendmail -F: %v\n%s", err, out)
+	}
+}
+
+// A NUL in an address field is no address list: the field is left as it
+// was and gives no recipient, and nothing panics.
+func TestInjectNULInAnAddressField(t *testing.T) {
+	_, code, errOut := injectPrint(t, nil, "To: \"a\x00b\" : x@y.example;, z@w.example\n\nbody\n")
+	if code != 100 || !strings.Contains(errOut, "no recipients") {
+		t.Fatalf("exit %d %q", code, errOut)
+	}
+	out, code, _ := injectPrint(t, nil, "To: \"a\x00b\" <x@y.example>\nCc: c@w.example\n\nbody\n")
+	if code != 0 || !strings.Contains(out, "To: \"a\x00b\" <x@y.example>\n") {
+		t.Fatalf("exit %d:\n%q", code, out)
+	}
+}
+
+// A QMAILQUEUE program that stops reading says why by its exit code,
+// whatever the message's size, as qmail's qmail_close reads the code
+// first; one that exits 0 without reading it all did not take it.
+func TestInjectQmailQueueExitCodeWinsOverAWriteError(t *testing.T) {
+	dir := t.TempDir()
+	big := "Subject: big\n\n" + strings.Repeat("0123456789abcdef\n", 64<<10) // 1 MiB
+	for _, tc := range []struct {
+		script string
+		code   int
+		text   string
+	}{
+		{"exit 31", 100, "mail server permanently rejected message (#5.3.0)"},
+		{"exit 0", 111, "qq write error or disk full (#4.3.0)"},
+	} {
+		prog := filepath.Join(dir, "qq")
+		os.WriteFile(prog, []byte("#!/bin/sh\n"+tc.script+"\n"), 0o755)
+		for _, msg := range []string{"Subject: small\n\nx\n", big} {
+			env, _, errOut := testEnv(t, sws5, map[string]string{"QMAILQUEUE": prog}, msg, "qmail-inject", "joe@example.org")
+			if code := Inject(env); code != tc.code || !strings.Contains(errOut.String(), tc.text) {
+				if tc.script == "exit 0" && len(msg) < 100 && code == 0 {
+					continue // a small message may fit the pipe before it exits
+				}
+				t.Errorf("%s, %d bytes: exit %d %q", tc.script, len(msg), code, errOut)
+			}
+		}
+	}
+}

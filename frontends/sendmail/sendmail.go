@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -154,9 +155,18 @@ func smtpSession(env *Env) int {
 	}
 	environ := os.Environ()
 	if _, ok := env.lookup("PROTO"); !ok {
-		environ = append(environ, "RELAYCLIENT=", "DATABYTES=0", "PROTO=TCP",
+		set := []string{"RELAYCLIENT=", "DATABYTES=0", "PROTO=TCP",
 			"TCPLOCALIP=127.0.0.1", "TCPLOCALHOST=localhost",
-			"TCPREMOTEIP=127.0.0.1", "TCPREMOTEHOST=localhost", "TCPREMOTEINFO=sendmail-bs")
+			"TCPREMOTEIP=127.0.0.1", "TCPREMOTEHOST=localhost", "TCPREMOTEINFO=sendmail-bs"}
+		// As qmail's env_put: these replace the caller's (Go's getenv
+		// would take the first of two).
+		environ = slices.DeleteFunc(environ, func(kv string) bool {
+			return slices.ContainsFunc(set, func(s string) bool {
+				k, _, _ := strings.Cut(s, "=")
+				return strings.HasPrefix(kv, k+"=")
+			})
+		})
+		environ = append(environ, set...)
 	}
 	err = syscall.Exec(qmaild, []string{qmaild, "--root", env.Root, "smtpd"}, environ)
 	fmt.Fprintf(env.Stderr, "sendmail: fatal: unable to run %s: %v\n", qmaild, err)

@@ -24,6 +24,35 @@ type outgoing struct {
 	abort  func()
 }
 
+// openQueue starts a message: to $QMAILQUEUE's program when it is set, as
+// netqmail's qmail_open does, else to the daemon of env's root.
+func openQueue(env *Env) (*outgoing, error) {
+	if prog := env.Getenv("QMAILQUEUE"); prog != "" {
+		return beginProgram(prog)
+	}
+	return begin(context.Background(), env.paths())
+}
+
+// send writes parts and commits the message. After a write error the
+// queue still says why it stopped taking the message (a qmail-queue
+// program that refused it and exited, say), as qmail's qmail_close reads
+// the exit code first; a queue that says nothing did not take it. A read
+// error throws the message away.
+func (o *outgoing) send(sender string, rcpts []string, parts ...io.Reader) (store.MsgID, bool, error) {
+	w := &stickyWriter{w: o}
+	for _, part := range parts {
+		if _, err := io.Copy(w, part); err != nil && w.err == nil {
+			o.abort()
+			return 0, false, temporary("unable to read the message: " + err.Error())
+		}
+	}
+	id, pickedUp, err := o.commit(sender, rcpts)
+	if err == nil && w.err != nil {
+		return 0, false, temporary("qq write error or disk full (#4.3.0)")
+	}
+	return id, pickedUp, err
+}
+
 // begin starts a message for the daemon of root p.
 func begin(ctx context.Context, p layout.Paths) (*outgoing, error) {
 	m, err := submission.Open(ctx, p.Socket, p.Pickup, submission.KindLocal)
@@ -136,4 +165,20 @@ func queueExitError(code int) error {
 		text = "qq temporary problem (#4.3.0)"
 	}
 	return outcome.Temporary("%s", text)
+}
+
+// stickyWriter keeps the first write error and takes nothing after it.
+type stickyWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (s *stickyWriter) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return len(p), nil // swallowed: the queue's answer says why
+	}
+	if _, err := s.w.Write(p); err != nil {
+		s.err = err
+	}
+	return len(p), nil
 }

@@ -20,6 +20,7 @@ const maxCommandLine = 2048
 type connParams struct {
 	remoteIP    netip.Addr
 	remoteHost  string // "unknown" unless the environment says
+	remoteInfo  string // TCPREMOTEINFO, when the environment says
 	localHost   string
 	relay       bool
 	relayAppend string

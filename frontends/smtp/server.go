@@ -123,7 +123,7 @@ func (s *Server) ServeConn(c *StdioConn) error {
 		c.Close()
 		return err
 	}
-	p := &connParams{remoteHost: c.RemoteHost, localHost: c.LocalHost, relay: c.Relay, relayAppend: c.RelayAppend}
+	p := &connParams{remoteHost: c.RemoteHost, remoteInfo: c.RemoteInfo, localHost: c.LocalHost, relay: c.Relay, relayAppend: c.RelayAppend}
 	p.remoteIP, _ = netip.ParseAddr(c.RemoteIP)
 	cn := s.start(c, p, func() {})
 	if cn == nil {

@@ -326,7 +326,7 @@ func TestStdioRelayClientAppends(t *testing.T) {
 	f := newFixture(t, basicControls)
 	inR, inW, _ := os.Pipe()
 	outR, outW, _ := os.Pipe()
-	env := map[string]string{"RELAYCLIENT": "@relay.example", "TCPREMOTEIP": "192.0.2.9"}
+	env := map[string]string{"RELAYCLIENT": "@relay.example", "TCPREMOTEIP": "192.0.2.9", "TCPREMOTEINFO": "ident"}
 	sc := NewStdioConn(inR, outW, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	done := make(chan error, 1)
 	go func() { done <- f.srv.ServeConn(sc) }()
@@ -353,6 +353,10 @@ func TestStdioRelayClientAppends(t *testing.T) {
 	m := f.queue.all()
 	if len(m) != 1 || m[0].Recipients[0] != "u@elsewhere.example@relay.example" || m[0].Origin.RemoteIP != "192.0.2.9" {
 		t.Fatalf("queued %+v", m)
+	}
+	// TCPREMOTEINFO goes before the address, as qmail-smtpd writes it.
+	if !strings.Contains(string(m[0].Body), "(ident@192.0.2.9)\n  by ") {
+		t.Fatalf("Received line: %q", m[0].Body)
 	}
 }
 

@@ -324,6 +324,10 @@ func (ss *session) received(now time.Time) string {
 		ip = ss.p.remoteIP.String()
 	}
 	b.WriteString(" (")
+	if ss.p.remoteInfo != "" {
+		b.WriteString(safe(ss.p.remoteInfo))
+		b.WriteString("@")
+	}
 	b.WriteString(safe(ip))
 	b.WriteString(")\n  by ")
 	b.WriteString(safe(ss.p.localHost))

@@ -16,10 +16,11 @@ import (
 type StdioConn struct {
 	In  *os.File
 	Out *os.File
-	// RemoteIP, RemoteHost and LocalHost come from TCPREMOTEIP,
-	// TCPREMOTEHOST and TCPLOCALHOST.
+	// RemoteIP, RemoteHost, RemoteInfo and LocalHost come from
+	// TCPREMOTEIP, TCPREMOTEHOST, TCPREMOTEINFO and TCPLOCALHOST.
 	RemoteIP   string
 	RemoteHost string
+	RemoteInfo string
 	LocalHost  string
 	// Relay is set when RELAYCLIENT is set; RelayAppend is its value,
 	// appended to every recipient.
@@ -68,6 +69,7 @@ func NewStdioConn(in, out *os.File, getenv func(string) (string, bool)) *StdioCo
 		Out:         out,
 		RemoteIP:    get("TCPREMOTEIP", "unknown"),
 		RemoteHost:  get("TCPREMOTEHOST", "unknown"),
+		RemoteInfo:  get("TCPREMOTEINFO", ""),
 		LocalHost:   get("TCPLOCALHOST", get("TCPLOCALIP", "unknown")),
 		Relay:       relayOK,
 		RelayAppend: relay,

@@ -22,13 +22,16 @@ const (
 	ExitTemporary = 111
 )
 
+// SystemRoot is the root when none is given: where qmail lives.
+const SystemRoot = "/var/qmail"
+
 // DefaultRoot is the root a command works on without --root:
-// $GQMAIL_ROOT, else /var/qmail, where qmail lives.
+// $GQMAIL_ROOT, else SystemRoot.
 func DefaultRoot() string {
 	if r := os.Getenv("GQMAIL_ROOT"); r != "" {
 		return r
 	}
-	return "/var/qmail"
+	return SystemRoot
 }
 
 // RootHelp says how the default root is found, for the commands' help.

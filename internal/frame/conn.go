@@ -53,7 +53,9 @@ type Conn struct {
 // close-on-exec copy, in non-blocking mode for the runtime's poller.
 func FileConn(f *os.File) (*Conn, error) {
 	defer f.Close()
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	// Never 0, 1 or 2, even when they are closed: the runtime treats
+	// EPIPE on those as fatal.
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 3)
 	if err != nil {
 		return nil, fmt.Errorf("descriptor %d: %w", f.Fd(), err)
 	}
@@ -185,8 +187,9 @@ func (c *Conn) sendRights(hdr []byte, fd int) error {
 
 // Close closes the socket and every descriptor no frame claimed.
 func (c *Conn) Close() error {
+	err := c.f.Close() // first: nothing arrives after it
 	c.fdr.closeQueued()
-	return c.f.Close()
+	return err
 }
 
 // CloseRead shuts the reading half, so that a Read blocked in another
