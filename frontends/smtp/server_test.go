@@ -218,6 +218,7 @@ func TestRcpthostsDecideWhoIsAccepted(t *testing.T) {
 		{"u@EXAMPLE.ORG", "250"},
 		{"u@x.heaven.af.mil", "250"},
 		{"u@heaven.af.mil", "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)"},
+		{"u@.heaven.af.mil", "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)"},
 		{"u@elsewhere.example", "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)"},
 		{"u@example.org.evil.example", "553"},
 	}
@@ -381,7 +382,7 @@ func (p pipeConn) SetWriteDeadline(t time.Time) error { return nil }
 func FuzzRcptPath(f *testing.F) {
 	for _, s := range []string{"<u@example.org>", "<u@elsewhere.example>", "<\"a b\"@example.org>", "<@route:u@example.org>",
 		"<>", "u@example.org", "<u@x.heaven.af.mil> SIZE=10", "<u@[127.0.0.1]>", "<u@example.org.>", "<\x00@example.org>",
-		"<u@example.org\\>@evil.example>", "<\"u@evil.example\"@example.org>"} {
+		"<u@example.org\\>@evil.example>", "<\"u@evil.example\"@example.org>", "0@.heAvEn.Af.mil"} {
 		f.Add(s)
 	}
 	fx := newFixture(f, basicControls)

@@ -288,6 +288,9 @@ func TestChangedFileIsSeenWithoutANewDir(t *testing.T) {
 	if set, _ := d.RcptHosts(); !set.MatchRcptHost("mx.example.com") {
 		t.Errorf("mx.example.com not accepted after morercpthosts was added")
 	}
+	if set, _ := d.RcptHosts(); set.MatchRcptHost(".example.com") || set.MatchRcptHost(".Example.COM") {
+		t.Errorf("the wildcard entry .example.com accepted itself as a domain")
+	}
 	if errs := w.take(); len(errs) != 0 {
 		t.Errorf("warned %v", errs)
 	}

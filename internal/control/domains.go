@@ -20,8 +20,12 @@ func (s DomainSet) Contains(domain string) bool {
 // recipient's last '@') is accepted by the set, as rcpthosts does: the whole
 // domain, then every suffix starting at a '.', so ".heaven.af.mil" matches
 // "x.heaven.af.mil" but not "heaven.af.mil".
+//
+// Unlike qmail, a domain that starts with '.' is never accepted: qmail's
+// loop lets ".heaven.af.mil" itself match the wildcard entry, but no host
+// has an empty first label, and such a recipient can only bounce.
 func (s DomainSet) MatchRcptHost(domain string) bool {
-	if domain == "" {
+	if domain == "" || domain[0] == '.' {
 		return false
 	}
 	domain = address.Lower(domain)
