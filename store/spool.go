@@ -2,8 +2,10 @@ package store
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -90,6 +92,26 @@ func (s *Spool) release() {
 
 // Size is the number of bytes written so far.
 func (s *Spool) Size() int64 { return s.size }
+
+// Reader returns the bytes written so far, from the first, for a filter
+// to read before the message is accepted. The spool must not be written
+// to while it is read.
+func (s *Spool) Reader() (io.ReadCloser, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	if s.file == nil {
+		return io.NopCloser(bytes.NewReader(s.buf)), nil
+	}
+	if err := s.w.Flush(); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", s.file.Name(), err)
+	}
+	f, err := os.Open(s.file.Name())
+	if err != nil {
+		return nil, fmt.Errorf("reading back %s: %w", s.file.Name(), err)
+	}
+	return f, nil
+}
 
 // Discard throws the message away. It may be called after Accept, when it
 // does nothing.

@@ -211,3 +211,22 @@ func TestOpenUpgradesSchemaOne(t *testing.T) {
 		return nil
 	})
 }
+
+func TestSpoolReaderGivesBackWhatWasWritten(t *testing.T) {
+	db := openTest(t)
+	for _, size := range []int{0, 100, InlineMax + 1, 3 * InlineMax} {
+		sp := db.NewSpool()
+		want := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
+		sp.Write(want)
+		r, err := sp.Reader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("size %d: read back %d bytes, %v", size, len(got), err)
+		}
+		sp.Discard()
+	}
+}

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -29,6 +30,10 @@ type connParams struct {
 	badMailFrom *control.BadMailFrom
 	databytes   int64
 	greeting    string
+	// role is the listener's: submission, implicit TLS.
+	role Role
+	// session numbers the connection in the log.
+	session uint64
 }
 
 // conn is one client connection. It owns what the client can make the
@@ -48,8 +53,13 @@ type connParams struct {
 //     start.
 type conn struct {
 	srv *Server
+	// raw is the connection as accepted, which Server.Close closes; nc
+	// is what the session reads and writes: raw, or TLS over it.
+	raw net.Conn
 	nc  net.Conn
 	p   *connParams
+	// tls is the state of the TLS layer once there is one.
+	tls *tls.ConnectionState
 	r   *bufio.Reader
 	w   *bufio.Writer
 
@@ -63,7 +73,7 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn, p *connParams) *conn {
-	c := &conn{srv: s, nc: nc, p: p}
+	c := &conn{srv: s, raw: nc, nc: nc, p: p}
 	c.r = bufio.NewReaderSize(connReader{c}, 4096)
 	c.w = bufio.NewWriterSize(nc, 4096)
 	return c

@@ -153,6 +153,27 @@ type messageWriter struct {
 	// line holds the start of the current header line, enough to
 	// recognise "received" and "delivered".
 	line []byte
+
+	// With captureFrom set, the bodies of the From: fields are kept in
+	// from, unfolded, at most maxFromBytes in all (fromOverflow says a
+	// field was longer), for the sender check of authenticated clients.
+	captureFrom  bool
+	from         [][]byte
+	inFrom       bool
+	fromOverflow bool
+	fromSize     int
+}
+
+// maxFromBytes bounds the From: fields kept for the sender check.
+const maxFromBytes = 8 << 10
+
+// fromFields returns the From: fields' bodies.
+func (m *messageWriter) fromFields() []string {
+	out := make([]string, len(m.from))
+	for i, f := range m.from {
+		out[i] = string(f)
+	}
+	return out
 }
 
 func newMessageWriter(draft io.Writer, limit int64) *messageWriter {
@@ -180,7 +201,8 @@ func (m *messageWriter) write(p []byte) {
 	m.written += int64(len(p))
 }
 
-// header counts hop lines in p, part of the header.
+// header counts hop lines in p, part of the header, and keeps the From:
+// fields when asked to.
 func (m *messageWriter) header(p []byte) {
 	for _, c := range p {
 		if !m.inHeader {
@@ -189,9 +211,13 @@ func (m *messageWriter) header(p []byte) {
 		if c == '\n' {
 			if len(m.line) == 0 {
 				m.inHeader = false
+				m.inFrom = false
 			}
 			m.line = m.line[:0]
 			continue
+		}
+		if m.captureFrom {
+			m.fromByte(c)
 		}
 		if len(m.line) < 9 {
 			m.line = append(m.line, c)
@@ -202,6 +228,35 @@ func (m *messageWriter) header(p []byte) {
 			}
 		}
 	}
+}
+
+// fromByte follows the From: fields: a line that starts "from:" begins
+// one, a line that starts with a space or tab continues the field before,
+// any other ends it. m.line holds the line so far, without c.
+func (m *messageWriter) fromByte(c byte) {
+	n := len(m.line)
+	switch {
+	case n == 0 && (c == ' ' || c == '\t'):
+		// A continuation: the field goes on, if it was a From.
+	case n == 0:
+		m.inFrom = false
+	case n == 4 && c == ':' && bytes.EqualFold(m.line[:4], []byte("from")):
+		m.inFrom = true
+		m.from = append(m.from, nil)
+		return
+	}
+	if !m.inFrom {
+		return
+	}
+	if m.fromSize >= maxFromBytes {
+		m.fromOverflow = true
+		return
+	}
+	m.fromSize++
+	if c == '\t' {
+		c = ' '
+	}
+	m.from[len(m.from)-1] = append(m.from[len(m.from)-1], c)
 }
 
 func isHop(line []byte) bool {

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"context"
+	"io"
 	"os"
 
 	"github.com/gqmail/gqmail/internal/qlog"
@@ -38,3 +39,5 @@ func (d *spoolDraft) Commit(ctx context.Context, msg *store.NewMessage) (store.M
 }
 
 func (d *spoolDraft) Abort() { d.sp.Discard() }
+
+func (d *spoolDraft) Reader() (io.ReadCloser, error) { return d.sp.Reader() }

@@ -2,11 +2,13 @@ package smtp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gqmail/gqmail/internal/config"
@@ -45,18 +47,45 @@ type Server struct {
 	// Now is the clock for Received lines and replies; time.Now when nil.
 	Now func() time.Time
 
-	once  sync.Once
-	gate  *gate
-	mu    sync.Mutex
-	lns   map[net.Listener]struct{}
-	conns map[*conn]struct{}
-	done  bool
-	wg    sync.WaitGroup
+	// TLS, when set, is offered as STARTTLS and used by implicit TLS
+	// listeners. TLSReady says whether a certificate is loaded right
+	// now; STARTTLS is offered only then. Nil means always.
+	TLS      *tls.Config
+	TLSReady func() bool
+	// Auth checks the logins of AUTH, offered on submission listeners
+	// once the session is encrypted. AuthConfig says how senders are
+	// restricted and failures limited. Without Auth a submission
+	// listener takes no mail.
+	Auth       Authenticator
+	AuthConfig *config.Auth
+	// AuthFailureDelay is how long a failed login waits for its 535;
+	// two seconds when zero.
+	AuthFailureDelay time.Duration
+	// AliasAccount is the account that gets mail no user owns; an
+	// address that only reaches it is nobody's own sender address.
+	AliasAccount string
+	// Recipients, when set and Config.VerifyLocalRecipients is on,
+	// refuses local recipients no mailbox accepts.
+	Recipients RecipientChecker
+	// Filter, when set, judges each message before it is accepted.
+	Filter *Filter
+
+	once     sync.Once
+	gate     *gate
+	failures *failureCounter
+	sessions atomic.Uint64
+	mu       sync.Mutex
+	lns      map[net.Listener]struct{}
+	conns    map[*conn]struct{}
+	done     bool
+	wg       sync.WaitGroup
 }
 
 func (s *Server) init() {
 	s.once.Do(func() {
 		s.gate = newGate(s.Config.MaxConnections, s.Config.MaxConnectionsPerIP)
+		ac := s.authConfig()
+		s.failures = newFailureCounter(ac.MaxFailures, ac.FailureWindow)
 		s.lns = map[net.Listener]struct{}{}
 		s.conns = map[*conn]struct{}{}
 	})
@@ -72,9 +101,33 @@ func (s *Server) now() time.Time {
 // ErrServerClosed is returned by Serve after Close or Shutdown.
 var ErrServerClosed = errors.New("smtp: server closed")
 
+// Role is what a listener is for.
+type Role struct {
+	// Submission: AUTH (after TLS) is needed before MAIL, and the
+	// authenticated client may relay.
+	Submission bool
+	// ImplicitTLS: the TLS handshake comes first, before the greeting.
+	ImplicitTLS bool
+}
+
+func (r Role) String() string {
+	switch {
+	case r.Submission && r.ImplicitTLS:
+		return "submissions"
+	case r.Submission:
+		return "submission"
+	case r.ImplicitTLS:
+		return "smtps"
+	}
+	return "smtp"
+}
+
 // Serve accepts connections on l until Close or Shutdown. It returns nil
 // then.
-func (s *Server) Serve(l net.Listener) error {
+func (s *Server) Serve(l net.Listener) error { return s.ServeRole(l, Role{}) }
+
+// ServeRole serves l as Serve does, in the given role.
+func (s *Server) ServeRole(l net.Listener, role Role) error {
 	s.init()
 	if !s.track(l, true) {
 		return nil
@@ -106,7 +159,7 @@ func (s *Server) Serve(l net.Listener) error {
 			})
 			continue
 		}
-		p := &connParams{remoteIP: ip, remoteHost: "unknown", relay: relay}
+		p := &connParams{remoteIP: ip, remoteHost: "unknown", relay: relay, role: role}
 		s.start(nc, p, release)
 	}
 }
@@ -133,9 +186,19 @@ func (s *Server) ServeConn(c *StdioConn) error {
 	return nil
 }
 
+// authConfig is AuthConfig, or the defaults when it is unset.
+func (s *Server) authConfig() *config.Auth {
+	if s.AuthConfig != nil {
+		return s.AuthConfig
+	}
+	d := config.Defaults(false).Auth
+	return &d
+}
+
 // start serves nc in a goroutine of its own. It returns nil when the
 // server is closed.
 func (s *Server) start(nc net.Conn, p *connParams, release func()) *conn {
+	p.session = s.sessions.Add(1)
 	c := newConn(s, nc, p)
 	s.mu.Lock()
 	if s.done {
@@ -201,7 +264,7 @@ func (s *Server) Close() error {
 	s.stopListening()
 	s.mu.Lock()
 	for c := range s.conns {
-		c.nc.Close()
+		c.raw.Close()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/gqmail/gqmail/internal/address"
 	"github.com/gqmail/gqmail/internal/date822"
 	"github.com/gqmail/gqmail/internal/outcome"
+	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -30,6 +32,40 @@ type session struct {
 	// string twice is taken once. The queue finds the same mailbox
 	// spelt two ways (store.Accept).
 	seen map[string]bool
+
+	// login is the authenticated login; empty before AUTH.
+	login string
+	// verb is the command being answered, for the refusal log.
+	verb     string
+	messages int
+	refusals int
+}
+
+// maxLoggedRefusals bounds the refusal lines one session writes to the
+// log, so that a client sending junk cannot flood it; the session's end
+// line counts them all.
+const maxLoggedRefusals = 20
+
+// reply answers the command; a 4xx or 5xx answer is a refusal, logged.
+func (ss *session) reply(text string) {
+	if text != "" && (text[0] == '4' || text[0] == '5') {
+		ss.refusals++
+		switch {
+		case ss.refusals <= maxLoggedRefusals:
+			ss.srv.Log.SMTPRefusal(ss.p.session, ss.client(), ss.verb, text)
+		case ss.refusals == maxLoggedRefusals+1:
+			ss.srv.Log.Info("smtp %d: more refusals in this session are not logged", ss.p.session)
+		}
+	}
+	ss.c.reply(text)
+}
+
+// client is the client's address as the log shows it.
+func (ss *session) client() string {
+	if ss.p.remoteIP.IsValid() {
+		return ss.p.remoteIP.String()
+	}
+	return "unknown"
 }
 
 // serve runs the connection: the greeting, then commands until QUIT, the
@@ -43,23 +79,42 @@ func (c *conn) serve() {
 			c.srv.Log.Alert("smtp: panic serving %v: %v: %s", c.p.remoteIP, v, debug.Stack())
 		}
 	}()
+	start := time.Now()
 	c.timeout = c.srv.Controls.TimeoutSMTPD()
-	c.end = time.Now().Add(c.srv.Config.MaxSessionTime)
+	c.end = start.Add(c.srv.Config.MaxSessionTime)
 	stop := c.srv.gate.watch(c.stress)
 	defer stop()
+	ss := &session{c: c, srv: c.srv, p: c.p}
+	c.srv.Log.SMTPStart(c.p.session, ss.client(), c.raw.LocalAddr().String(), c.p.role.String())
+	defer func() {
+		c.srv.Log.SMTPEnd(c.p.session, qlog.SMTPSession{
+			Client: ss.client(), HELO: ss.helo, TLS: c.tlsSummary(), Login: ss.login,
+			Messages: ss.messages, Refusals: ss.refusals, Duration: time.Since(start),
+		})
+	}()
 	if err := c.srv.readControls(c.p); err != nil {
-		c.srv.Log.Warning("smtp: refusing %v: %v", c.p.remoteIP, err)
-		c.reply("421 unable to read controls (#4.3.0)")
+		c.srv.Log.Warning("smtp %d: refusing %v: %v", c.p.session, c.p.remoteIP, err)
+		ss.reply("421 unable to read controls (#4.3.0)")
 		c.flush()
 		return
 	}
-	ss := &session{c: c, srv: c.srv, p: c.p}
-	c.reply("220 " + c.p.greeting + " ESMTP")
+	if c.p.role.ImplicitTLS {
+		if !c.srv.tlsOffered() {
+			c.srv.Log.Warning("smtp %d: no certificate for the implicit TLS listener; closing the connection from %v", c.p.session, c.p.remoteIP)
+			return
+		}
+		if err := c.startTLS(); err != nil {
+			c.srv.Log.Info("smtp %d: TLS handshake with %v failed: %v", c.p.session, c.p.remoteIP, err)
+			return
+		}
+	}
+	ss.reply("220 " + c.p.greeting + " ESMTP")
 	for {
 		line, err := c.readLine()
 		switch {
 		case err == errLineTooLong:
-			c.reply("500 line too long (#5.5.2)")
+			ss.verb = "(long line)"
+			ss.reply("500 line too long (#5.5.2)")
 			continue
 		case err != nil:
 			ss.end(err)
@@ -77,10 +132,10 @@ func (ss *session) end(err error) {
 	switch {
 	case isGone(err):
 	case ss.c.pastEnd():
-		ss.c.reply("421 session time limit reached, closing (#4.4.2)")
+		ss.reply("421 session time limit reached, closing (#4.4.2)")
 		ss.c.flush()
 	case isTimeout(err):
-		ss.c.reply("451 timeout (#4.4.2)")
+		ss.reply("451 timeout (#4.4.2)")
 		ss.c.flush()
 	}
 }
@@ -113,16 +168,22 @@ func (s *Server) readControls(p *connParams) error {
 func (ss *session) command(line string) bool {
 	verb, arg, _ := strings.Cut(line, " ")
 	arg = strings.TrimLeft(arg, " ")
-	switch strings.ToLower(verb) {
+	verb = strings.ToLower(verb)
+	ss.verb = strings.ToUpper(verb)
+	if len(ss.verb) > 16 {
+		ss.verb = ss.verb[:16]
+	}
+	switch verb {
 	case "helo":
 		ss.hello(arg)
-		ss.c.reply("250 " + ss.p.greeting)
+		ss.reply("250 " + ss.p.greeting)
 	case "ehlo":
 		ss.hello(arg)
-		ss.c.reply("250-" + ss.p.greeting)
-		ss.c.reply("250-PIPELINING")
-		ss.c.reply("250-8BITMIME")
-		ss.c.reply("250 SIZE " + strconv.FormatInt(ss.p.databytes, 10))
+		ss.ehlo()
+	case "starttls":
+		return ss.starttls(arg)
+	case "auth":
+		return ss.auth(arg)
 	case "mail":
 		ss.mail(arg)
 	case "rcpt":
@@ -131,19 +192,73 @@ func (ss *session) command(line string) bool {
 		return ss.data()
 	case "rset":
 		ss.reset()
-		ss.c.reply("250 flushed")
+		ss.reply("250 flushed")
 	case "noop":
-		ss.c.reply("250 ok")
+		ss.reply("250 ok")
 	case "vrfy":
-		ss.c.reply("252 send some mail, i'll try my best")
+		ss.reply("252 send some mail, i'll try my best")
 	case "help":
-		ss.c.reply("214 gqmail, a qmail-compatible mail transfer agent")
+		ss.reply("214 gqmail, a qmail-compatible mail transfer agent")
 	case "quit":
-		ss.c.reply("221 " + ss.p.greeting)
+		ss.reply("221 " + ss.p.greeting)
 		return false
 	default:
-		ss.c.reply("502 unimplemented (#5.5.1)")
+		ss.verb = "(unknown)"
+		ss.reply("502 unimplemented (#5.5.1)")
 	}
+	return true
+}
+
+// ehlo answers EHLO with the extensions on offer: STARTTLS while the
+// session is plain and a certificate is loaded, AUTH on a submission
+// listener once it is encrypted.
+func (ss *session) ehlo() {
+	ext := []string{ss.p.greeting, "PIPELINING", "8BITMIME", "SIZE " + strconv.FormatInt(ss.p.databytes, 10)}
+	if ss.c.tls == nil && ss.srv.tlsOffered() {
+		ext = append(ext, "STARTTLS")
+	}
+	if ss.p.role.Submission && ss.srv.Auth != nil && ss.c.tls != nil && ss.login == "" {
+		ext = append(ext, "AUTH PLAIN LOGIN")
+	}
+	for i, e := range ext {
+		sep := "-"
+		if i == len(ext)-1 {
+			sep = " "
+		}
+		ss.reply("250" + sep + e)
+	}
+}
+
+// starttls runs STARTTLS. It reports whether the session goes on.
+func (ss *session) starttls(arg string) bool {
+	switch {
+	case ss.c.tls != nil:
+		ss.reply("503 TLS is already on (#5.5.1)")
+		return true
+	case !ss.srv.tlsOffered():
+		ss.reply("502 unimplemented (#5.5.1)")
+		return true
+	case arg != "":
+		ss.reply("501 STARTTLS takes no argument (#5.5.4)")
+		return true
+	case ss.c.r.Buffered() > 0:
+		// Commands pipelined after STARTTLS would be read as if they
+		// came over TLS (CVE-2011-0411): refuse, and hang up.
+		ss.reply("554 commands after STARTTLS before the handshake; closing (#5.5.1)")
+		return false
+	}
+	ss.reply("220 ready to start TLS")
+	if err := ss.c.flush(); err != nil {
+		return false
+	}
+	if err := ss.c.startTLS(); err != nil {
+		ss.srv.Log.Info("smtp %d: TLS handshake with %v failed: %v", ss.p.session, ss.p.remoteIP, err)
+		return false
+	}
+	// RFC 3207: what was said before is forgotten; the client says EHLO
+	// again.
+	ss.helo = ""
+	ss.reset()
 	return true
 }
 
@@ -159,14 +274,30 @@ func (ss *session) reset() {
 }
 
 func (ss *session) mail(arg string) {
+	if ss.p.role.Submission && ss.login == "" {
+		ss.reply("530 authentication required (#5.7.0)")
+		return
+	}
 	addr, params, ok := parsePath(arg)
 	if !ok {
-		ss.c.reply("555 syntax error (#5.5.4)")
+		ss.reply("555 syntax error (#5.5.4)")
 		return
 	}
 	if size, ok := params["SIZE"]; ok {
 		if n, err := strconv.ParseInt(size, 10, 64); err == nil && n > ss.p.databytes {
-			ss.c.reply("552 sorry, that message size exceeds my databytes limit (#5.3.4)")
+			ss.reply("552 sorry, that message size exceeds my databytes limit (#5.3.4)")
+			return
+		}
+	}
+	if ss.login != "" && ss.srv.authConfig().RestrictSenders {
+		ok, err := ss.ownsAddress(addr)
+		switch {
+		case err != nil:
+			ss.srv.Log.Warning("smtp %d: unable to check the sender %q of %q: %v", ss.p.session, addr, ss.login, err)
+			ss.reply("451 unable to check the sender address, try again later (#4.3.0)")
+			return
+		case !ok:
+			ss.reply(fmt.Sprintf("553 sorry, you are not allowed to send as <%s> (#5.7.1)", safe(addr)))
 			return
 		}
 	}
@@ -174,36 +305,44 @@ func (ss *session) mail(arg string) {
 	ss.seenMail = true
 	ss.sender = addr
 	ss.badFrom = ss.p.badMailFrom.Matches(addr)
-	ss.c.reply("250 ok")
+	ss.reply("250 ok")
 }
 
 func (ss *session) rcpt(arg string) {
 	if !ss.seenMail {
-		ss.c.reply("503 MAIL first (#5.5.1)")
+		ss.reply("503 MAIL first (#5.5.1)")
 		return
 	}
 	addr, _, ok := parsePath(arg)
 	if !ok || addr == "" {
 		// qmail takes an empty recipient; no mailbox has that name.
-		ss.c.reply("555 syntax error (#5.5.4)")
+		ss.reply("555 syntax error (#5.5.4)")
 		return
 	}
 	if ss.badFrom {
-		ss.c.reply("553 sorry, your envelope sender is in my badmailfrom list (#5.7.1)")
+		ss.reply("553 sorry, your envelope sender is in my badmailfrom list (#5.7.1)")
 		return
 	}
-	if ss.p.relay {
+	switch {
+	case ss.login != "":
+		// An authenticated client relays; RELAYCLIENT's suffix is for
+		// the clients it lets in, not for these.
+	case ss.p.relay:
 		addr += ss.p.relayAppend
-	} else if !ss.allowed(addr) {
-		ss.c.reply("553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)")
+	case !ss.allowed(addr):
+		ss.reply("553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)")
 		return
 	}
 	if ss.seen[addr] {
-		ss.c.reply("250 ok")
+		ss.reply("250 ok")
 		return
 	}
 	if len(ss.rcpts) >= ss.srv.Config.MaxRecipients || ss.rcptBytes+len(addr) > maxRecipientBytes {
-		ss.c.reply("452 sorry, too many recipients (#4.5.3)")
+		ss.reply("452 sorry, too many recipients (#4.5.3)")
+		return
+	}
+	if refusal := ss.verifyRecipient(addr); refusal != "" {
+		ss.reply(refusal)
 		return
 	}
 	ss.rcptBytes += len(addr)
@@ -212,7 +351,7 @@ func (ss *session) rcpt(arg string) {
 	}
 	ss.seen[addr] = true
 	ss.rcpts = append(ss.rcpts, addr)
-	ss.c.reply("250 ok")
+	ss.reply("250 ok")
 }
 
 // maxRecipientBytes bounds the addresses of one message in a session, so
@@ -240,32 +379,34 @@ func (ss *session) allowed(addr string) bool {
 func (ss *session) data() bool {
 	switch {
 	case !ss.seenMail:
-		ss.c.reply("503 MAIL first (#5.5.1)")
+		ss.reply("503 MAIL first (#5.5.1)")
 		return true
 	case len(ss.rcpts) == 0:
-		ss.c.reply("503 RCPT first (#5.5.1)")
+		ss.reply("503 RCPT first (#5.5.1)")
 		return true
 	}
 	sender, rcpts := ss.sender, ss.rcpts
 	ss.reset()
 	draft, err := ss.srv.Queue.Begin(context.Background())
 	if err != nil {
-		ss.srv.Log.Warning("smtp: unable to start a message from %s: %v", ss.p.remoteIP, err)
-		ss.c.reply("451 qqt failure (#4.3.0)")
+		ss.srv.Log.Warning("smtp %d: unable to start a message from %s: %v", ss.p.session, ss.p.remoteIP, err)
+		ss.reply("451 qqt failure (#4.3.0)")
 		return true
 	}
 	now := ss.srv.now()
-	ss.c.reply("354 go ahead")
+	ss.reply("354 go ahead")
 	// The client waits for this before it sends the data.
 	if err := ss.c.flush(); err != nil {
 		draft.Abort()
 		return false
 	}
 	m := newMessageWriter(draft, ss.p.databytes)
+	m.captureFrom = ss.login != "" && ss.srv.authConfig().RestrictSenders && ss.srv.authConfig().CheckFromHeader
 	m.writeHeader(ss.received(now))
 	ss.c.dataMode(true)
 	err = readData(ss.c.r, m)
 	ss.c.dataMode(false)
+	ss.verb = "DATA"
 	switch {
 	case err != nil:
 		draft.Abort()
@@ -273,22 +414,38 @@ func (ss *session) data() bool {
 		return false
 	case m.bareLF || m.bareCR:
 		draft.Abort()
-		ss.c.reply("451 See https://cr.yp.to/docs/smtplf.html.")
+		ss.reply("451 See https://cr.yp.to/docs/smtplf.html.")
 		return false
 	case m.tooBig:
 		draft.Abort()
-		ss.c.reply("552 sorry, that message size exceeds my databytes limit (#5.3.4)")
+		ss.reply("552 sorry, that message size exceeds my databytes limit (#5.3.4)")
 		return true
 	case m.hops >= hopLimit:
 		draft.Abort()
-		ss.c.reply("554 too many hops, this message is looping (#5.4.6)")
+		ss.reply("554 too many hops, this message is looping (#5.4.6)")
 		return true
 	}
 	if err := m.flush(); err != nil {
 		draft.Abort()
-		ss.srv.Log.Warning("smtp: unable to queue message from %s: %v", ss.p.remoteIP, err)
-		ss.c.reply("451 qq write error or disk full (#4.3.0)")
+		ss.srv.Log.Warning("smtp %d: unable to queue message from %s: %v", ss.p.session, ss.p.remoteIP, err)
+		ss.reply("451 qq write error or disk full (#4.3.0)")
 		return true
+	}
+	if refusal := ss.checkFrom(m); refusal != "" {
+		draft.Abort()
+		ss.reply(refusal)
+		return true
+	}
+	if f := ss.srv.Filter; f != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), f.Timeout+5*time.Second)
+		err := f.run(ctx, draft, sender, rcpts)
+		cancel()
+		if err != nil {
+			draft.Abort()
+			ss.srv.Log.Info("smtp %d: the queue filter refused a message from %s: %v", ss.p.session, ss.p.remoteIP, err)
+			ss.reply(queueReply(err))
+			return true
+		}
 	}
 	msg := &store.NewMessage{
 		Sender:     sender,
@@ -297,16 +454,49 @@ func (ss *session) data() bool {
 	}
 	id, err := draft.Commit(context.Background(), msg)
 	if err != nil {
-		ss.srv.Log.Warning("smtp: unable to queue message from %s: %v", ss.p.remoteIP, err)
-		if outcome.IsPermanent(err) {
-			ss.c.reply("554 " + outcome.Text(err))
-		} else {
-			ss.c.reply("451 qq write error or disk full (#4.3.0)")
-		}
+		ss.srv.Log.Warning("smtp %d: unable to queue message from %s: %v", ss.p.session, ss.p.remoteIP, err)
+		ss.reply(queueReply(err))
 		return true
 	}
-	ss.c.reply(fmt.Sprintf("250 ok %d qp %d", now.Unix(), id))
+	ss.messages++
+	ss.reply(fmt.Sprintf("250 ok %d qp %d", now.Unix(), id))
 	return true
+}
+
+// queueReply answers a queue's or a filter's refusal as qmail-smtpd
+// answers qmail-queue's: 554 and its text when it is permanent, 451 and
+// its text when it says one, else qmail's 451 for a write error.
+func queueReply(err error) string {
+	var oe *outcome.Error
+	switch {
+	case outcome.IsPermanent(err):
+		return "554 " + outcome.Text(err)
+	case errors.As(err, &oe):
+		return "451 " + outcome.Text(err)
+	}
+	return "451 qq write error or disk full (#4.3.0)"
+}
+
+// checkFrom returns the refusal for a message from an authenticated client
+// whose From: field holds an address that is not the client's own.
+func (ss *session) checkFrom(m *messageWriter) string {
+	if !m.captureFrom {
+		return ""
+	}
+	if m.fromOverflow {
+		return "552 the From: field is too long to check (#5.7.1)"
+	}
+	bad, err := ss.checkFromHeader(m.fromFields())
+	switch {
+	case errors.Is(err, errFromUnparsable):
+		return "554 the From: field cannot be parsed, so it cannot be checked (#5.7.1)"
+	case err != nil:
+		ss.srv.Log.Warning("smtp %d: unable to check the From: field for %q: %v", ss.p.session, ss.login, err)
+		return "451 unable to check the From: field, try again later (#4.3.0)"
+	case bad != "":
+		return fmt.Sprintf("553 sorry, you are not allowed to send as <%s> in From: (#5.7.1)", safe(bad))
+	}
+	return ""
 }
 
 // received is qmail-smtpd's Received line.
@@ -331,10 +521,27 @@ func (ss *session) received(now time.Time) string {
 	b.WriteString(safe(ip))
 	b.WriteString(")\n  by ")
 	b.WriteString(safe(ss.p.localHost))
-	b.WriteString(" with SMTP; ")
+	b.WriteString(" with ")
+	b.WriteString(ss.protocol())
+	b.WriteString("; ")
 	b.WriteString(date822.Format(now))
 	b.WriteString("\n")
 	return b.String()
+}
+
+// protocol is the Received line's "with": qmail's "SMTP" for a plain
+// session, RFC 3848's ESMTPS, ESMTPA or ESMTPSA with TLS or AUTH, the
+// TLS version and cipher in parentheses, as Postfix records them.
+func (ss *session) protocol() string {
+	switch {
+	case ss.c.tls != nil && ss.login != "":
+		return "ESMTPSA (" + ss.c.tlsSummary() + ")"
+	case ss.c.tls != nil:
+		return "ESMTPS (" + ss.c.tlsSummary() + ")"
+	case ss.login != "":
+		return "ESMTPA"
+	}
+	return "SMTP"
 }
 
 // safe replaces every byte qmail-smtpd would not put in a Received line.

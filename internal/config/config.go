@@ -14,6 +14,26 @@
 //	max_recipients = 1000           # recipients of one message; more get 452
 //	max_session_time = "30m"        # a session is closed after this long, whatever it does
 //	stress_timeout = "10s"          # idle timeout while 80% of max_connections are in use
+//	verify_local_recipients = true  # refuse unknown local recipients at RCPT (qmail: accept, then bounce)
+//	queue_filter = []               # program (argv) with qmail-queue's interface that judges each message
+//	filter_timeout = "2m"           # a queue_filter running longer is a 451
+//
+//	[[smtp.listener]]               # more listeners, each a table of its own
+//	address = "0.0.0.0:587"
+//	submission = true               # AUTH required (after TLS) before MAIL; authenticated clients relay
+//	implicit_tls = false            # TLS from the first byte (port 465)
+//
+//	[tls]
+//	cert = "control/servercert.pem" # certificate chain, PEM; relative to the root; re-read when it changes
+//	key = ""                        # private key, PEM; empty: in the cert file, as qmail's TLS patch keeps it
+//	required = false                # a missing or broken certificate stops the daemon (else: a warning, no STARTTLS)
+//
+//	[auth]
+//	checkpassword = []              # checkpassword program (argv) run by the root helper; empty: qmaild's own table
+//	restrict_senders = true         # an authenticated client sends only as its own addresses
+//	check_from_header = true        # and the From: header's addresses too
+//	max_failures = 10               # failed logins per client address in failure_window before AUTH is refused
+//	failure_window = "15m"
 //
 //	[delivery]
 //	defaultdelivery = "./Mailbox"   # or "./Maildir/": what an absent or empty .qmail means
@@ -59,6 +79,49 @@ type Config struct {
 	Remote   Remote   `toml:"remote"`
 	DNS      DNS      `toml:"dns"`
 	Log      Log      `toml:"log"`
+	TLS      TLS      `toml:"tls"`
+	Auth     Auth     `toml:"auth"`
+}
+
+// Listener is one more SMTP listener with its own role, beside
+// smtp.listen's plain ones.
+type Listener struct {
+	Address string `toml:"address"`
+	// Submission makes it a message submission port (RFC 6409): AUTH is
+	// offered once the session is encrypted, MAIL needs it, and the
+	// authenticated client may relay.
+	Submission bool `toml:"submission"`
+	// ImplicitTLS starts TLS at once, before the greeting (port 465).
+	ImplicitTLS bool `toml:"implicit_tls"`
+}
+
+// TLS names the server's certificate.
+type TLS struct {
+	// Cert and Key are PEM files, relative to the root unless absolute.
+	// An empty Key means the key is in Cert, as control/servercert.pem
+	// holds both under qmail's TLS patch.
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+	// Required makes a missing or broken certificate a startup error;
+	// otherwise the daemon warns and offers no TLS until one appears.
+	Required bool `toml:"required"`
+}
+
+// Auth configures SMTP AUTH on submission listeners.
+type Auth struct {
+	// Checkpassword is the program, with its arguments, that checks a
+	// login (the checkpassword interface); empty means qmaild's own,
+	// over users/passwd.db.
+	Checkpassword []string `toml:"checkpassword"`
+	// RestrictSenders lets an authenticated client use as envelope
+	// sender only the addresses that are its own.
+	RestrictSenders bool `toml:"restrict_senders"`
+	// CheckFromHeader applies the same rule to the From: header.
+	CheckFromHeader bool `toml:"check_from_header"`
+	// MaxFailures failed logins from one client address within
+	// FailureWindow make further AUTH commands from it refused.
+	MaxFailures   int           `toml:"max_failures"`
+	FailureWindow time.Duration `toml:"failure_window"`
 }
 
 // Remote configures remote delivery.
@@ -106,6 +169,18 @@ type SMTP struct {
 	// MaxConnections are in use, as Postfix shortens its timeouts under
 	// stress.
 	StressTimeout time.Duration `toml:"stress_timeout"`
+	// VerifyLocalRecipients refuses at RCPT an address at a local or
+	// virtual domain that no user, extension file or alias accepts;
+	// qmail accepts it and bounces it later.
+	VerifyLocalRecipients bool `toml:"verify_local_recipients"`
+	// QueueFilter is a program, with its arguments, that gets each
+	// message and its envelope as qmail-queue does before the message is
+	// accepted; its exit code decides the reply.
+	QueueFilter []string `toml:"queue_filter"`
+	// FilterTimeout bounds the filter's run; past it the reply is 451.
+	FilterTimeout time.Duration `toml:"filter_timeout"`
+	// Listeners are more listeners, with roles (submission, TLS).
+	Listeners []Listener `toml:"listener"`
 
 	relayFrom []netip.Prefix
 }
@@ -147,13 +222,17 @@ func Defaults(asRoot bool) Config {
 			// Postfix's 10 MB refuses today's mail: a 25 MB attachment
 			// (what the large webmail services send) is 34 MB in
 			// base64. 40 MiB takes it with room for the rest.
-			MaxMessageBytes:     40 << 20,
-			MaxConnections:      200,
-			MaxConnectionsPerIP: 20,
-			MaxRecipients:       1000,
-			MaxSessionTime:      30 * time.Minute,
-			StressTimeout:       10 * time.Second,
+			MaxMessageBytes:       40 << 20,
+			MaxConnections:        200,
+			MaxConnectionsPerIP:   20,
+			MaxRecipients:         1000,
+			MaxSessionTime:        30 * time.Minute,
+			StressTimeout:         10 * time.Second,
+			VerifyLocalRecipients: true,
+			FilterTimeout:         2 * time.Minute,
 		},
+		TLS:      TLS{Cert: "control/servercert.pem"},
+		Auth:     Auth{RestrictSenders: true, CheckFromHeader: true, MaxFailures: 10, FailureWindow: 15 * time.Minute},
 		Delivery: Delivery{DefaultDelivery: "./Mailbox", ProgramTimeout: 1000 * time.Second},
 		Users:    Users{Daemon: "qmaild", Alias: "alias"},
 		Remote:   Remote{Port: 25, StartTLS: "may", PlainFallback: true},
@@ -204,6 +283,29 @@ func (c *Config) check() error {
 		if _, _, err := net.SplitHostPort(l); err != nil {
 			return fmt.Errorf("smtp.listen: %q is not host:port", l)
 		}
+	}
+	for i, l := range c.SMTP.Listeners {
+		if _, _, err := net.SplitHostPort(l.Address); err != nil {
+			return fmt.Errorf("smtp.listener[%d].address: %q is not host:port", i, l.Address)
+		}
+	}
+	if c.SMTP.FilterTimeout <= 0 {
+		return fmt.Errorf("smtp.filter_timeout: %v is not a positive duration", c.SMTP.FilterTimeout)
+	}
+	if len(c.SMTP.QueueFilter) > 0 && !strings.HasPrefix(c.SMTP.QueueFilter[0], "/") {
+		return fmt.Errorf("smtp.queue_filter: %q is not an absolute path", c.SMTP.QueueFilter[0])
+	}
+	if len(c.Auth.Checkpassword) > 0 && !strings.HasPrefix(c.Auth.Checkpassword[0], "/") {
+		return fmt.Errorf("auth.checkpassword: %q is not an absolute path", c.Auth.Checkpassword[0])
+	}
+	if c.TLS.Cert == "" && c.TLS.Required {
+		return errors.New("tls.required is set but tls.cert is empty")
+	}
+	if c.Auth.MaxFailures <= 0 {
+		return fmt.Errorf("auth.max_failures: %d is not a positive number", c.Auth.MaxFailures)
+	}
+	if c.Auth.FailureWindow <= 0 {
+		return fmt.Errorf("auth.failure_window: %v is not a positive duration", c.Auth.FailureWindow)
 	}
 	c.SMTP.relayFrom = c.SMTP.relayFrom[:0]
 	for _, r := range c.SMTP.RelayFrom {
@@ -316,6 +418,28 @@ max_session_time = %q
 # Idle timeout instead of control/timeoutsmtpd while 80%% of max_connections
 # are in use.
 stress_timeout = %q
+# Refuse at RCPT an address at a local or virtual domain that no user,
+# .qmail-ext or -default file, or alias accepts (550 5.1.1). qmail accepts
+# such mail and bounces it later; false restores that.
+verify_local_recipients = %v
+# A program with qmail-queue's interface (message on fd 0, envelope on
+# fd 1) that judges each message before it is accepted: exit 0 accepts,
+# 31 refuses (554), 71 defers (451), as qmail-smtpd maps qmail-queue's
+# codes. Absolute path first, then arguments; empty: none.
+queue_filter = %s
+# A filter running longer is killed and the client told 451.
+filter_timeout = %q
+
+# More listeners, one table each. A submission listener offers AUTH once
+# the session is encrypted, takes mail only from authenticated clients
+# and lets them relay; implicit_tls starts TLS before the greeting (465).
+#[[smtp.listener]]
+#address = "0.0.0.0:587"
+#submission = true
+#[[smtp.listener]]
+#address = "0.0.0.0:465"
+#submission = true
+#implicit_tls = true
 
 [delivery]
 # What an absent or empty .qmail file means: "./Mailbox" (mbox) or
@@ -355,7 +479,38 @@ servers = %s
 [log]
 # "plain" (qmail-send's lines) or "json".
 format = %q
+
+[tls]
+# The server's certificate chain and key, PEM, relative to the root unless
+# absolute; an empty key means the key is in the cert file (qmail's TLS
+# patch keeps both in control/servercert.pem). They are re-read when they
+# change, so a renewed certificate needs no restart. The daemon runs as
+# users.daemon and must be able to read them.
+cert = %q
+key = %q
+# true: a missing or broken certificate stops the daemon at start. false:
+# a warning, and STARTTLS is offered once a good certificate is there.
+required = %v
+
+[auth]
+# The checkpassword program (absolute path, then arguments) the root
+# helper runs for each AUTH; empty: qmaild's own, over users/passwd.db
+# (qmailctl passwd).
+checkpassword = %s
+# An authenticated client may send only as its own addresses: its login,
+# the addresses that deliver to its account (users/assign, the password
+# file, virtual domains) and its lines in control/authsenders.
+restrict_senders = %v
+# Apply the same rule to the addresses in the From: header.
+check_from_header = %v
+# After this many failed logins from one client address within
+# failure_window, AUTH from that address is refused until the window ends.
+max_failures = %d
+failure_window = %q
 `, q(c.SMTP.Listen), q(c.SMTP.RelayFrom), c.SMTP.MaxMessageBytes, c.SMTP.MaxConnections,
-		c.SMTP.MaxConnectionsPerIP, c.SMTP.MaxRecipients, c.SMTP.MaxSessionTime.String(), c.SMTP.StressTimeout.String(), c.Delivery.DefaultDelivery, c.Delivery.ProgramTimeout.String(), c.Users.Daemon, c.Users.Alias, c.Users.Postmaster,
-		c.Remote.Port, c.Remote.StartTLS, c.Remote.PlainFallback, c.Remote.GroupRecipients, q(c.DNS.Servers), c.Log.Format)
+		c.SMTP.MaxConnectionsPerIP, c.SMTP.MaxRecipients, c.SMTP.MaxSessionTime.String(), c.SMTP.StressTimeout.String(),
+		c.SMTP.VerifyLocalRecipients, q(c.SMTP.QueueFilter), c.SMTP.FilterTimeout.String(), c.Delivery.DefaultDelivery, c.Delivery.ProgramTimeout.String(), c.Users.Daemon, c.Users.Alias, c.Users.Postmaster,
+		c.Remote.Port, c.Remote.StartTLS, c.Remote.PlainFallback, c.Remote.GroupRecipients, q(c.DNS.Servers), c.Log.Format,
+		c.TLS.Cert, c.TLS.Key, c.TLS.Required, q(c.Auth.Checkpassword), c.Auth.RestrictSenders, c.Auth.CheckFromHeader,
+		c.Auth.MaxFailures, c.Auth.FailureWindow.String())
 }

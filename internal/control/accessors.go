@@ -178,6 +178,16 @@ func (d *Dir) BadMailFrom() *BadMailFrom {
 	return &BadMailFrom{}
 }
 
+// AuthSenders returns the authsenders entries; empty when absent.
+func (d *Dir) AuthSenders() *AuthSenders {
+	d.mu.Lock()
+	defer d.unlock()
+	if a, ok := d.load("authsenders").value.(*AuthSenders); ok {
+		return a
+	}
+	return &AuthSenders{}
+}
+
 // integer returns the value of an integer file, else def.
 func (d *Dir) integer(name string, def int64) int64 {
 	d.mu.Lock()

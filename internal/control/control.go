@@ -76,6 +76,10 @@
 // whole address, the domain, each '.' suffix of the domain longest first,
 // then the empty key.
 //
+// authsenders lines are "login:address" or "login:@domain": the envelope
+// senders an SMTP AUTH login may use beyond its own addresses (gqmail's;
+// qmail has no AUTH).
+//
 // smtproutes keys are a host, ".suffix" or empty. The value is "relay",
 // "relay:port" (port 1..65535) or empty, which means "look up MX records as
 // if there were no route". Lookup order: the host, each '.' suffix longest
@@ -193,6 +197,7 @@ func Open(path string, warn func(error)) *Dir {
 	d.files["rcpthosts"] = &entry{parse: adapt(parseRcptHosts)}
 	d.files["morercpthosts"] = &entry{parse: adapt(parseRcptHosts)}
 	d.files["badmailfrom"] = &entry{parse: adapt(parseBadMailFrom)}
+	d.files["authsenders"] = &entry{parse: adapt(parseAuthSenders)}
 	d.files["virtualdomains"] = &entry{parse: adapt(parseVirtualDomains)}
 	d.files["smtproutes"] = &entry{parse: adapt(parseSMTPRoutes)}
 	return d

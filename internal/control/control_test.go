@@ -578,3 +578,28 @@ func TestStampRecentCoversTheRacyWindow(t *testing.T) {
 		})
 	}
 }
+
+func TestAuthSenders(t *testing.T) {
+	d, _ := open(t, map[string]string{"authsenders": "alice:alice@example.net\nAlice:@Lists.Example.org\nbob@example.net:b@example.com\n"})
+	a := d.AuthSenders()
+	for _, c := range []struct {
+		login, sender string
+		want          bool
+	}{
+		{"alice", "alice@example.net", true},
+		{"ALICE", "Alice@Example.NET", true},
+		{"alice", "any@lists.example.org", true},
+		{"alice", "b@example.com", false},
+		{"bob@example.net", "b@example.com", true},
+		{"bob", "b@example.com", false},
+		{"carol", "alice@example.net", false},
+	} {
+		if got := a.Allows(c.login, c.sender); got != c.want {
+			t.Errorf("Allows(%q, %q) = %v, want %v", c.login, c.sender, got, c.want)
+		}
+	}
+	d, _ = open(t, map[string]string{"authsenders": "alice\n"})
+	if err := d.Check(); err == nil || !strings.Contains(err.Error(), "authsenders") {
+		t.Errorf("Check of a line without a colon: %v", err)
+	}
+}

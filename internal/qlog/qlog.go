@@ -151,3 +151,54 @@ func (l *Logger) Alert(format string, args ...any) {
 	text := fmt.Sprintf(format, args...)
 	l.emit("alert: "+text, field{"event", "alert"}, field{"text", text})
 }
+
+// SMTPStart logs the start of SMTP session n from client on a listener
+// (its address and role).
+func (l *Logger) SMTPStart(n uint64, client, listener, role string) {
+	l.emit(fmt.Sprintf("smtp %d: start %s on %s (%s)", n, client, Safe(listener), role),
+		field{"event", "smtp start"}, field{"session", n}, field{"client", client}, field{"listener", listener}, field{"role", role})
+}
+
+// SMTPRefusal logs a refusal in session n: the command it answered (its
+// verb) and the reply.
+func (l *Logger) SMTPRefusal(n uint64, client, command, reply string) {
+	code, reason, _ := strings.Cut(reply, " ")
+	l.emit(fmt.Sprintf("smtp %d: refused %s from %s: %s", n, Safe(command), client, Safe(reply)),
+		field{"event", "smtp refusal"}, field{"session", n}, field{"client", client}, field{"command", command},
+		field{"code", code}, field{"reason", reason})
+}
+
+// SMTPSession is what the end of an SMTP session reports.
+type SMTPSession struct {
+	Client   string
+	HELO     string
+	TLS      string // version and cipher; empty without TLS
+	Login    string // the authenticated login; empty without AUTH
+	Messages int    // messages accepted
+	Refusals int    // replies 4xx and 5xx
+	Duration time.Duration
+}
+
+// SMTPEnd logs the end of SMTP session n.
+func (l *Logger) SMTPEnd(n uint64, s SMTPSession) {
+	tls, login := s.TLS, s.Login
+	if tls == "" {
+		tls = "none"
+	}
+	if login == "" {
+		login = "none"
+	}
+	dur := s.Duration.Round(time.Millisecond)
+	l.emit(fmt.Sprintf("smtp %d: end %s helo %s tls %s auth %s messages %d refusals %d duration %v",
+		n, s.Client, Safe(orDash(s.HELO)), Safe(tls), Safe(login), s.Messages, s.Refusals, dur),
+		field{"event", "smtp end"}, field{"session", n}, field{"client", s.Client}, field{"helo", s.HELO},
+		field{"tls", s.TLS}, field{"login", s.Login}, field{"messages", s.Messages}, field{"refusals", s.Refusals},
+		field{"duration_ms", dur.Milliseconds()})
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

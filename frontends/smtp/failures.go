@@ -1,0 +1,86 @@
+package smtp
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// maxFailureClients bounds the client addresses the failure counter
+// remembers, so that a botnet of many addresses cannot grow it without
+// end; past it the oldest window is forgotten first.
+const maxFailureClients = 100000
+
+// failureCounter counts failed logins per client address (an IPv6 client
+// by its /64, as the connection limit counts it) in a fixed window that
+// starts at the first failure.
+type failureCounter struct {
+	max    int
+	window time.Duration
+	now    func() time.Time
+
+	mu sync.Mutex
+	m  map[netip.Addr]*failures
+}
+
+type failures struct {
+	n     int
+	start time.Time
+}
+
+func newFailureCounter(max int, window time.Duration) *failureCounter {
+	return &failureCounter{max: max, window: window, now: time.Now, m: map[netip.Addr]*failures{}}
+}
+
+// add counts one failure from ip and returns the count in its window.
+func (f *failureCounter) add(ip netip.Addr) int {
+	key := clientKey(ip)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	e := f.m[key]
+	if e == nil || now.Sub(e.start) >= f.window {
+		if e == nil && len(f.m) >= maxFailureClients {
+			f.evictLocked(now)
+		}
+		e = &failures{start: now}
+		f.m[key] = e
+	}
+	e.n++
+	return e.n
+}
+
+// limited reports whether ip has used up its failures, and their count.
+func (f *failureCounter) limited(ip netip.Addr) (int, bool) {
+	key := clientKey(ip)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.m[key]
+	if e == nil {
+		return 0, false
+	}
+	if f.now().Sub(e.start) >= f.window {
+		delete(f.m, key)
+		return 0, false
+	}
+	return e.n, e.n >= f.max
+}
+
+// evictLocked forgets the windows that have ended, or, when none has, the
+// one that started first.
+func (f *failureCounter) evictLocked(now time.Time) {
+	var oldest netip.Addr
+	var oldestStart time.Time
+	for k, e := range f.m {
+		if now.Sub(e.start) >= f.window {
+			delete(f.m, k)
+			continue
+		}
+		if oldestStart.IsZero() || e.start.Before(oldestStart) {
+			oldest, oldestStart = k, e.start
+		}
+	}
+	if len(f.m) >= maxFailureClients {
+		delete(f.m, oldest)
+	}
+}
