@@ -26,6 +26,7 @@ import (
 	"github.com/gqmail/gqmail/internal/layout"
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/internal/route"
+	"github.com/gqmail/gqmail/internal/servertls"
 	"github.com/gqmail/gqmail/localdeliver"
 	"github.com/gqmail/gqmail/remotedeliver"
 	"github.com/gqmail/gqmail/store"
@@ -37,6 +38,8 @@ type setup struct {
 	cfg      *config.Config
 	log      *qlog.Logger
 	controls *control.Dir
+	// certs serves the TLS certificate; nil when tls.cert is empty.
+	certs *servertls.Loader
 }
 
 // prepare makes the root, reads qmail.toml and checks the control files.
@@ -72,7 +75,55 @@ func prepare(root string, asRoot bool) (*setup, error) {
 	if err := controls.Check(); err != nil {
 		return nil, errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
-	return &setup{paths: p, cfg: cfg, log: log, controls: controls}, nil
+	certs, err := loadCerts(p, cfg.TLS, log)
+	if err != nil {
+		return nil, err
+	}
+	return &setup{paths: p, cfg: cfg, log: log, controls: controls, certs: certs}, nil
+}
+
+// loadCerts loads the TLS certificate named in qmail.toml, relative to the
+// root. A certificate that does not load stops the daemon when TLS is
+// required; otherwise the Loader has warned, and it picks the files up
+// when they appear.
+func loadCerts(p layout.Paths, c config.TLS, log *qlog.Logger) (*servertls.Loader, error) {
+	if c.Cert == "" {
+		return nil, nil
+	}
+	abs := func(name string) string {
+		if name == "" || filepath.IsAbs(name) {
+			return name
+		}
+		return filepath.Join(p.Root, name)
+	}
+	l := &servertls.Loader{CertFile: abs(c.Cert), KeyFile: abs(c.Key), Warn: func(format string, args ...any) { log.Warning(format, args...) }}
+	if err := l.Load(); err != nil && c.Required {
+		return nil, fmt.Errorf("tls.required is set and the certificate does not load: %w", err)
+	}
+	return l, nil
+}
+
+// queueFilter is smtp.queue_filter's program, or nil.
+func queueFilter(c config.SMTP) *smtp.Filter {
+	if len(c.QueueFilter) == 0 {
+		return nil
+	}
+	return &smtp.Filter{Argv: c.QueueFilter, Timeout: c.FilterTimeout}
+}
+
+// helperChecks asks the root helper the questions the SMTP server cannot
+// answer itself: whether a local address has a mailbox, and whether a
+// login's password is right.
+type helperChecks struct{ c *localdeliver.Client }
+
+func (h helperChecks) CheckRecipient(ctx context.Context, deliver string) (bool, string, error) {
+	info, err := h.c.CheckRecipient(ctx, deliver)
+	return info.Exists, info.Account, err
+}
+
+func (h helperChecks) Authenticate(ctx context.Context, login, password string, client netip.Addr) (bool, error) {
+	r, err := h.c.CheckPassword(ctx, login, password, client.String())
+	return r == localdeliver.AuthAccepted, err
 }
 
 // playgroundTable gives every local address to the playground's owner,
@@ -130,7 +181,7 @@ func runDaemon(root string) error {
 		}
 	}
 
-	listeners, err := listen(s.cfg.SMTP.Listen)
+	listeners, err := listen(s.cfg.SMTP)
 	if err != nil {
 		return err
 	}
@@ -193,7 +244,7 @@ func ensureAlias(s *setup) error {
 
 // listenAddrs are this host's addresses for the best-MX check: the
 // interfaces' addresses and the ones the daemon listens on.
-func listenAddrs(ls []net.Listener) []netip.Addr {
+func listenAddrs(ls []listener) []netip.Addr {
 	out := remotedeliver.InterfaceAddrs()
 	for _, l := range ls {
 		if ap, err := netip.ParseAddrPort(l.Addr().String()); err == nil && !ap.Addr().IsUnspecified() {
@@ -203,20 +254,32 @@ func listenAddrs(ls []net.Listener) []netip.Addr {
 	return out
 }
 
-func listen(addrs []string) ([]net.Listener, error) {
-	var ls []net.Listener
-	for _, a := range addrs {
-		l, err := net.Listen("tcp", a)
+// listener is a bound SMTP listener and its role.
+type listener struct {
+	net.Listener
+	role smtp.Role
+}
+
+// listen binds smtp.listen's plain listeners and smtp.listener's tables.
+func listen(c config.SMTP) ([]listener, error) {
+	var want []config.Listener
+	for _, a := range c.Listen {
+		want = append(want, config.Listener{Address: a})
+	}
+	want = append(want, c.Listeners...)
+	var ls []listener
+	for _, w := range want {
+		l, err := net.Listen("tcp", w.Address)
 		if err != nil {
 			closeAll(ls)
-			return nil, fmt.Errorf("cannot listen on %s: %w", a, err)
+			return nil, fmt.Errorf("cannot listen on %s: %w", w.Address, err)
 		}
-		ls = append(ls, l)
+		ls = append(ls, listener{l, smtp.Role{Submission: w.Submission, ImplicitTLS: w.ImplicitTLS}})
 	}
 	return ls, nil
 }
 
-func closeAll(ls []net.Listener) {
+func closeAll(ls []listener) {
 	for _, l := range ls {
 		l.Close()
 	}
@@ -235,9 +298,13 @@ func startHelper(s *setup) (*localdeliver.Client, *exec.Cmd, error) {
 		theirs.Close()
 		return nil, nil, fmt.Errorf("cannot find my own binary: %w", err)
 	}
-	cmd := exec.Command(exe, "helper", "--root", s.paths.Root,
+	args := []string{"helper", "--root", s.paths.Root,
 		"--defaultdelivery", s.cfg.Delivery.DefaultDelivery, "--alias", s.cfg.Users.Alias, "--log", s.cfg.Log.Format,
-		"--program-timeout", s.cfg.Delivery.ProgramTimeout.String())
+		"--program-timeout", s.cfg.Delivery.ProgramTimeout.String()}
+	for _, a := range s.cfg.Auth.Checkpassword {
+		args = append(args, "--checkpassword", a)
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.ExtraFiles = []*os.File{theirs}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	// Its own process group: a Ctrl-C for the daemon is not one for the
@@ -307,7 +374,7 @@ func waitForStop(ctx context.Context, s *setup, eng *engine.Engine, db *store.DB
 // serve runs the SMTP listeners and the engine until a signal or the loss
 // of the helper, then stops them in order: no new mail, then no new
 // deliveries, then the deliveries under way.
-func serve(s *setup, db *store.DB, router *route.Router, helper *localdeliver.Client, listeners []net.Listener) error {
+func serve(s *setup, db *store.DB, router *route.Router, helper *localdeliver.Client, listeners []listener) error {
 	resolver, err := remotedeliver.NewResolver(s.cfg.DNS.Servers)
 	if err != nil {
 		return err
@@ -327,7 +394,15 @@ func serve(s *setup, db *store.DB, router *route.Router, helper *localdeliver.Cl
 		GroupRemote: s.cfg.Remote.GroupRecipients,
 		Log:         s.log,
 	}
-	srv := &smtp.Server{Controls: s.controls, Config: &s.cfg.SMTP, Router: router, Queue: smtp.StoreQueue{DB: db, Log: s.log}, Log: s.log}
+	srv := &smtp.Server{
+		Controls: s.controls, Config: &s.cfg.SMTP, Router: router, Queue: smtp.StoreQueue{DB: db, Log: s.log}, Log: s.log,
+		Auth: helperChecks{helper}, AuthConfig: &s.cfg.Auth, AliasAccount: s.cfg.Users.Alias,
+		Recipients: helperChecks{helper},
+		Filter:     queueFilter(s.cfg.SMTP),
+	}
+	if s.certs != nil {
+		srv.TLS, srv.TLSReady = s.certs.Config(), s.certs.Ready
+	}
 	sock, err := inject.Listen(s.paths.Socket)
 	if err != nil {
 		return err
@@ -344,9 +419,9 @@ func serve(s *setup, db *store.DB, router *route.Router, helper *localdeliver.Cl
 	var engErr error
 	wg.Go(func() { engErr = eng.Run(ctx); stop() })
 	for _, l := range listeners {
-		s.log.Info("smtp: listening on %s", l.Addr())
+		s.log.Info("smtp: listening on %s (%s)", l.Addr(), l.role)
 		wg.Go(func() {
-			if err := srv.Serve(l); err != nil {
+			if err := srv.ServeRole(l, l.role); err != nil {
 				s.log.Alert("smtp: %s: %v", l.Addr(), err)
 			}
 		})

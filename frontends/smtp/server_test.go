@@ -53,6 +53,10 @@ func (d *recorded) Commit(_ context.Context, m *store.NewMessage) (store.MsgID, 
 	return store.MsgID(len(r.msgs)), nil
 }
 
+func (d *recorded) Reader() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(d.buf.Bytes())), nil
+}
+
 func (d *recorded) Abort() {
 	d.r.mu.Lock()
 	d.r.aborted++
@@ -82,6 +86,13 @@ func newFixture(t testing.TB, controls map[string]string, relayFrom ...string) *
 // newFixtureWith is newFixture with tweak applied to the SMTP settings
 // before the server starts.
 func newFixtureWith(t testing.TB, controls map[string]string, tweak func(*config.SMTP), relayFrom ...string) *fixture {
+	t.Helper()
+	return newFixtureFull(t, controls, tweak, nil, Role{}, relayFrom...)
+}
+
+// newFixtureFull is newFixtureWith with setup applied to the server
+// before it serves, in role.
+func newFixtureFull(t testing.TB, controls map[string]string, tweak func(*config.SMTP), setup func(*Server), role Role, relayFrom ...string) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	for name, text := range controls {
@@ -117,8 +128,11 @@ func newFixtureWith(t testing.TB, controls map[string]string, tweak func(*config
 		t.Fatal(err)
 	}
 	f.addr = l.Addr().String()
+	if setup != nil {
+		setup(f.srv)
+	}
 	done := make(chan struct{})
-	go func() { f.srv.Serve(l); close(done) }()
+	go func() { f.srv.ServeRole(l, role); close(done) }()
 	t.Cleanup(func() { f.srv.Close(); <-done })
 	return f
 }

@@ -163,7 +163,7 @@ func (l *Logger) SMTPStart(n uint64, client, listener, role string) {
 // verb) and the reply.
 func (l *Logger) SMTPRefusal(n uint64, client, command, reply string) {
 	code, reason, _ := strings.Cut(reply, " ")
-	l.emit(fmt.Sprintf("smtp %d: refused %s from %s: %s", n, Safe(command), client, Safe(reply)),
+	l.emit(fmt.Sprintf("smtp %d: refused %s from %s: %s", n, Safe(command), client, printable(reply)),
 		field{"event", "smtp refusal"}, field{"session", n}, field{"client", client}, field{"command", command},
 		field{"code", code}, field{"reason", reason})
 }
@@ -194,6 +194,17 @@ func (l *Logger) SMTPEnd(n uint64, s SMTPSession) {
 		field{"event", "smtp end"}, field{"session", n}, field{"client", s.Client}, field{"helo", s.HELO},
 		field{"tls", s.TLS}, field{"login", s.Login}, field{"messages", s.Messages}, field{"refusals", s.Refusals},
 		field{"duration_ms", dur.Milliseconds()})
+}
+
+// printable replaces the bytes of s that are not printable ASCII, keeping
+// the spaces, for texts of our own that may hold a peer's words.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r > '~' {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 func orDash(s string) string {
