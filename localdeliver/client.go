@@ -5,30 +5,45 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/gqmail/gqmail/internal/frame"
 )
 
-// Client is the daemon's end of the connection to the helper. Deliver may
-// be called from many goroutines; the requests share the connection.
+// Client is the daemon's end of the connection to the helper. Deliver,
+// CheckRecipient and CheckPassword may be called from many goroutines; the
+// requests share the connection.
 //
 // Every request carries a token of 16 random bytes, and an answer is taken
-// only for a token the Client is waiting for: an answer for a token it
-// never sent, or that it stopped waiting for, is logged and dropped. A
-// frame that cannot be read as an answer means the connection cannot be
-// trusted any more: every waiting delivery is deferred and the Client
-// closes, as when the helper is lost.
+// only for a token the Client is waiting for, and only of the kind asked
+// for (a delivery's result/1, a recipient check's rcptinfo/1, an
+// authentication's authresult/1): an answer for a token it never sent, or
+// that it stopped waiting for, is logged and dropped, and an answer of
+// another kind fails its request as a temporary failure. A frame that
+// cannot be read as an answer means the connection cannot be trusted any
+// more: every waiting request fails (deliveries are deferred) and the
+// Client closes, as when the helper is lost.
 type Client struct {
 	conn *frame.Conn
 	warn func(format string, args ...any)
 
 	mu      sync.Mutex
-	waiting map[[tokenLen]byte]chan *Response
+	waiting map[[tokenLen]byte]pending
 	err     error
+
+	// rcpts caches CheckRecipient's answers.
+	rcpts *recipientCache
 
 	done chan struct{}
 	wg   sync.WaitGroup
+}
+
+// pending is a request waiting for its answer.
+type pending struct {
+	// want is the tag of the answer the request takes.
+	want string
+	ch   chan answer
 }
 
 // ErrHelperGone is returned when the connection to the helper is lost. The
@@ -39,7 +54,7 @@ var ErrHelperGone = errors.New("lost connection to the local delivery helper")
 // NewClient starts reading the helper's answers from conn. warn reports
 // frames that were dropped or broke the connection.
 func NewClient(conn *frame.Conn, warn func(format string, args ...any)) *Client {
-	c := &Client{conn: conn, warn: warn, waiting: map[[tokenLen]byte]chan *Response{}, done: make(chan struct{})}
+	c := &Client{conn: conn, warn: warn, waiting: map[[tokenLen]byte]pending{}, rcpts: newRecipientCache(), done: make(chan struct{})}
 	c.wg.Go(c.readLoop)
 	return c
 }
@@ -48,38 +63,53 @@ func NewClient(conn *frame.Conn, warn func(format string, args ...any)) *Client 
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Deliver asks the helper to deliver req and waits for the result. An
-// error means the helper is gone and the delivery's fate is unknown (it
-// must be retried).
+// error means the delivery's fate is unknown and it must be retried: the
+// helper is gone (ErrHelperGone), ctx ended, or the helper answered with
+// something other than a delivery's result.
 func (c *Client) Deliver(ctx context.Context, req *Request) (*Response, error) {
+	a, err := c.ask(ctx, tagResult, req.Rest, func(tok []byte) [][]byte { return encodeRequest(tok, req) })
+	if err != nil {
+		// On ctx's end the helper finishes the delivery anyway; its
+		// answer is dropped and the recipient is retried, at worst
+		// delivered twice.
+		return nil, err
+	}
+	return a.result, nil
+}
+
+// ask sends the request that fields makes with a fresh token, and waits
+// for the answer tagged want.
+func (c *Client) ask(ctx context.Context, want string, fd *os.File, fields func(tok []byte) [][]byte) (answer, error) {
 	var tok [tokenLen]byte
 	if _, err := rand.Read(tok[:]); err != nil {
-		return nil, fmt.Errorf("making a request token: %w", err)
+		return answer{}, fmt.Errorf("making a request token: %w", err)
 	}
-	ch := make(chan *Response, 1)
+	ch := make(chan answer, 1)
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
-		return nil, c.err
+		return answer{}, c.err
 	}
-	c.waiting[tok] = ch
+	c.waiting[tok] = pending{want: want, ch: ch}
 	c.mu.Unlock()
 
-	if err := c.conn.Write(req.Rest, encodeRequest(tok[:], req)...); err != nil {
+	if err := c.conn.Write(fd, fields(tok[:])...); err != nil {
 		c.fail(fmt.Errorf("%w: %v", ErrHelperGone, err))
 	}
 	select {
-	case resp, ok := <-ch:
+	case a, ok := <-ch:
 		if !ok {
-			return nil, c.failure()
+			return answer{}, c.failure()
 		}
-		return resp, nil
+		if a.err != nil {
+			return answer{}, a.err
+		}
+		return a, nil
 	case <-ctx.Done():
-		// The helper finishes the delivery anyway; its answer is dropped
-		// and the recipient is retried, at worst delivered twice.
 		c.mu.Lock()
 		delete(c.waiting, tok)
 		c.mu.Unlock()
-		return nil, ctx.Err()
+		return answer{}, ctx.Err()
 	}
 }
 
@@ -102,25 +132,31 @@ func (c *Client) readLoop() {
 			c.fail(fmt.Errorf("%w: %v", ErrHelperGone, err))
 			return
 		}
-		tok, resp, err := decodeResult(fields)
+		tok, a, err := decodeAnswer(fields)
 		if err != nil {
 			c.warn("delivery helper sent a frame that is not an answer (%v); deferring every delivery under way and dropping the connection", err)
 			c.fail(fmt.Errorf("%w: %v", ErrHelperGone, err))
 			return
 		}
 		c.mu.Lock()
-		var ch chan *Response
+		var p pending
 		if len(tok) == tokenLen {
 			key := [tokenLen]byte(tok)
-			ch = c.waiting[key]
+			p = c.waiting[key]
 			delete(c.waiting, key)
 		}
 		c.mu.Unlock()
-		if ch == nil {
+		if p.ch == nil {
 			c.warn("delivery helper answered a request that is not waiting (token %x); answer dropped", tok)
 			continue
 		}
-		ch <- resp
+		if a.tag != p.want {
+			// The token is right and the stream intact: only this
+			// request fails.
+			c.warn("delivery helper answered with %q where %q was due (token %x); the request fails temporarily", a.tag, p.want, tok)
+			a = answer{err: fmt.Errorf("the local delivery helper answered with %q where %q was due", a.tag, p.want)}
+		}
+		p.ch <- a
 	}
 }
 
@@ -132,8 +168,8 @@ func (c *Client) fail(err error) {
 		return
 	}
 	c.err = err
-	for tok, ch := range c.waiting {
-		close(ch)
+	for tok, p := range c.waiting {
+		close(p.ch)
 		delete(c.waiting, tok)
 	}
 	c.conn.Close()
@@ -141,7 +177,7 @@ func (c *Client) fail(err error) {
 }
 
 // Close closes the connection, which makes the helper finish the
-// deliveries under way and exit.
+// requests under way and exit.
 func (c *Client) Close() error {
 	c.fail(ErrHelperGone)
 	c.wg.Wait()

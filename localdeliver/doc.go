@@ -8,7 +8,11 @@
 //     resolves the address itself, as qmail-lspawn does (Resolver: the
 //     users/assign table, then the password file, then the alias user;
 //     uid 0 refused, the home must exist and belong to the user), and
-//     hands the delivery to a child running as that user;
+//     hands the delivery to a child running as that user. It also
+//     answers the daemon's two questions that need root: whether a local
+//     address exists (Client.CheckRecipient) and whether a login and
+//     password are right (Client.CheckPassword, by the checkpassword
+//     program of the helper's own start arguments);
 //   - a delivery child (RunChild) runs with one user's uid and gid, never
 //     root, and does what qmail-local does: the home checks, the
 //     Delivered-To loop check, the .qmail file (dotqmail) and its lines in
@@ -34,11 +38,15 @@
 // (internal/frame) over Unix socket pairs. Every frame starts with its
 // tag, which names it and its version:
 //
-//	daemon → helper   "deliver/1" token recipient sender message  [descriptor]
-//	helper → daemon   "result/1"  token letter text newsender forward...
-//	helper → child    "job/1"     user home local dash ext domain sender defaultdelivery message  [descriptor]
-//	child → helper    "result/1"  ""    letter text newsender forward...
-//	either way        "version"   the-tag-this-side-speaks
+//	daemon → helper   "deliver/1"    token recipient sender message  [descriptor]
+//	helper → daemon   "result/1"     token letter text newsender forward...
+//	daemon → helper   "rcpt/1"       token recipient
+//	helper → daemon   "rcptinfo/1"   token status account text
+//	daemon → helper   "auth/1"       token login password remoteip
+//	helper → daemon   "authresult/1" token status text
+//	helper → child    "job/1"        user home local dash ext domain sender defaultdelivery message  [descriptor]
+//	child → helper    "result/1"     ""    letter text newsender forward...
+//	either way        "version"      the-tags-this-side-speaks...
 //
 // The fields:
 //
@@ -56,9 +64,49 @@
 //     helper's own start arguments;
 //   - letter, text: the result, internal/outcome's K, Z or D and the report;
 //   - newsender, forward...: the envelope sender and the addresses of the
-//     copies the delivery forwards, for the engine to queue.
+//     copies the delivery forwards, for the engine to queue;
+//   - status: Y (the address exists; the password is right), N (it does
+//     not; it is wrong) or Z (temporary failure, text says why);
+//   - account: the account a recipient that exists resolves to, empty
+//     otherwise;
+//   - login, password, remoteip: SMTP AUTH's credentials, at most 256
+//     bytes each and without NUL (the login not empty), and the client's
+//     IP address in canonical form. The password is never logged, and is
+//     zeroed after use where the process owns its bytes.
 //
-// A side that gets a tag it does not know answers "version" with the tag
+// Each request has its own answer tag, and the daemon takes an answer
+// only with the tag and token of a request it is waiting for, so a
+// recipient check or a password check can never be answered with a
+// delivery's result, nor the other way round. rcpt/1 and auth/1 are tiny:
+// a recipient over 1024 bytes, a field out of its bounds, a descriptor
+// with them or a field too many is a malformed frame.
+//
+// # Recipient checks
+//
+// rcpt/1 is decided as a delivery would be, without delivering: the
+// Resolver, the delivery child's home checks (a temporary failure there is
+// Z), and then, for an address with an extension, dotqmail.Find's lookup
+// order (.qmail-ext, then each -default down to .qmail-default) in the
+// home of the account, which for an address no user owns is the alias
+// account's. An address without extension exists (an absent .qmail is the
+// default delivery); one that the Resolver fails permanently does not.
+// The helper is root, so it answers by lstat alone: it opens nothing in a
+// home and follows no link there; a .qmail name that is a link, or an
+// empty, unreadable or writable file, exists, and the delivery decides
+// the rest.
+//
+// # Password checks
+//
+// auth/1 runs the helper's checkpassword command, with true appended, as
+// root (as qmail-popup runs it): descriptor 3 a pipe holding
+// login NUL password NUL NUL, stdin and stdout /dev/null, stderr logged
+// unless it holds the password, the environment PATH=/usr/bin:/bin and
+// TCPREMOTEIP only, a process group of its own killed whole after
+// CheckpasswordTimeout. Exit 0 is Y, 1 is N, anything else Z. At most 8
+// run at once, 32 more wait at most 2 seconds, and the rest are Z at once;
+// recipient checks have the same scheme with 16, 256 and 2 seconds.
+//
+// A side that gets a tag it does not know answers "version" with the tags
 // it speaks and hangs up, and the helper makes the delivery a deferral
 // that names both. The helper starts every child from the binary it was
 // itself started from (it holds it open), so even after an in-place

@@ -13,13 +13,17 @@ import (
 	"time"
 
 	"github.com/gqmail/gqmail/internal/frame"
+	"github.com/gqmail/gqmail/internal/outcome"
 )
 
 // Helper is the local delivery helper: the one part of gqmail that keeps
 // root. For each request from the daemon it resolves the recipient itself
 // (Resolver) and hands the delivery to a child process running as that
 // user. It never delivers as root, and it never lets a child serve two
-// uids.
+// uids. It also answers the two questions the daemon cannot, having
+// dropped root: whether a local address exists (rcpt/1, by lstat only,
+// opening nothing in a home) and whether a login and password are right
+// (auth/1, by running the checkpassword program).
 type Helper struct {
 	Resolver *Resolver
 	// DefaultDelivery is what an absent or empty .qmail file means
@@ -39,21 +43,50 @@ type Helper struct {
 	// ChildJobs bounds the deliveries one child makes before it is
 	// replaced; zero means 10000.
 	ChildJobs int
+	// Checkpassword is the checkpassword program and its arguments, run
+	// for SMTP AUTH with true appended; it comes from the helper's own
+	// start arguments, never from the daemon. Empty, every check is a
+	// temporary failure.
+	Checkpassword []string
+	// CheckpasswordTimeout ends a checkpassword run that takes longer;
+	// zero means DefaultCheckpasswordTimeout.
+	CheckpasswordTimeout time.Duration
 	// Warn reports trouble that concerns no single delivery.
 	Warn func(format string, args ...any)
 
 	pool childPool
+	// rcpts and auths bound the recipient checks and the checkpassword
+	// runs, so that neither can starve deliveries or the host.
+	rcpts, auths *gate
 }
+
+// The bounds on recipient checks: lookups are quick, unless the password
+// database or a home's file system hangs.
+const (
+	maxRcptChecks  = 16
+	maxRcptWaiting = 256
+	rcptQueueWait  = 2 * time.Second
+)
 
 // maxConcurrent caps the deliveries under way, as qmail's SPAWN does.
 const maxConcurrent = 120
 
-// Serve answers the daemon's requests on conn until it closes or ctx ends,
-// then stops every child. A frame that is not a request ends it: the
-// daemon is the less trusted side, and a broken stream cannot be resynced.
+// Serve answers the daemon's requests on conn (deliver/1, rcpt/1, auth/1)
+// until it closes or ctx ends, then stops every child. A frame that is not
+// one of those requests, or breaks their bounds, ends it: the daemon is
+// the less trusted side, and a broken stream cannot be resynced. A tag it
+// does not know is first answered with "version" and the tags it speaks.
+//
+// Deliveries run at most maxConcurrent at once; beyond that Serve reads
+// no more requests until one ends. Recipient checks and checkpassword
+// runs each have their own smaller bound, with a short line behind it,
+// and fail temporarily rather than wait longer, so that neither holds up
+// the deliveries nor floods the host.
 func (h *Helper) Serve(ctx context.Context, conn *frame.Conn) error {
 	h.pool.init(h)
 	defer h.pool.closeAll()
+	h.rcpts = newGate(maxRcptChecks, maxRcptWaiting, rcptQueueWait)
+	h.auths = newGate(maxAuthChecks, maxAuthWaiting, authQueueWait)
 	reapCtx, stopReap := context.WithCancel(ctx)
 	var reaper sync.WaitGroup
 	reaper.Go(func() { h.pool.reap(reapCtx) })
@@ -71,6 +104,23 @@ func (h *Helper) Serve(ctx context.Context, conn *frame.Conn) error {
 			}
 			return fmt.Errorf("delivery helper: reading request: %w", err)
 		}
+		var tag string
+		if len(fields) > 0 {
+			tag = string(fields[0])
+		}
+		switch tag {
+		case tagRcpt, tagAuth:
+			if rest != nil {
+				rest.Close()
+				wg.Wait()
+				return fmt.Errorf("delivery helper: %w: %q with a descriptor", frame.ErrMalformed, tag)
+			}
+			if err := h.serveCheck(ctx, conn, &wg, fields); err != nil {
+				wg.Wait()
+				return fmt.Errorf("delivery helper: %w", err)
+			}
+			continue
+		}
 		tok, req, err := decodeRequest(fields)
 		if err != nil {
 			if rest != nil {
@@ -78,7 +128,7 @@ func (h *Helper) Serve(ctx context.Context, conn *frame.Conn) error {
 			}
 			var v *versionError
 			if errors.As(err, &v) {
-				conn.Write(nil, []byte(tagVersion), []byte(tagDeliver))
+				conn.Write(nil, append([][]byte{[]byte(tagVersion)}, helperTags...)...)
 			}
 			wg.Wait()
 			return fmt.Errorf("delivery helper: %w", err)
@@ -101,6 +151,75 @@ func (h *Helper) Serve(ctx context.Context, conn *frame.Conn) error {
 			}
 		})
 	}
+}
+
+// serveCheck starts answering one rcpt/1 or auth/1 request, under its
+// gate: with the gate's line full, or after waiting too long for a slot,
+// the answer is a temporary failure. The error is a malformed request,
+// which ends Serve; it never holds the login or the password.
+func (h *Helper) serveCheck(ctx context.Context, conn *frame.Conn, wg *sync.WaitGroup, fields [][]byte) error {
+	var (
+		g     *gate
+		run   func() [][]byte // the answer
+		busy  func() [][]byte // the answer when the gate is shut
+		clean = func() {}     // what a request that is not run leaves
+	)
+	if string(fields[0]) == tagRcpt {
+		tok, recipient, err := decodeRcpt(fields)
+		if err != nil {
+			return err
+		}
+		g = h.rcpts
+		run = func() [][]byte {
+			info, err := h.checkRecipient(recipient)
+			return encodeRcptInfo(tok, rcptAnswer{Info: info, Err: err})
+		}
+		busy = func() [][]byte {
+			return encodeRcptInfo(tok, rcptAnswer{Err: outcome.Temporary("Too many recipient checks under way. (#4.3.0)")})
+		}
+	} else {
+		tok, req, err := decodeAuth(fields)
+		if err != nil {
+			for _, f := range fields[1:] {
+				clear(f)
+			}
+			return err
+		}
+		g = h.auths
+		run = func() [][]byte {
+			res, err := h.checkPassword(ctx, req)
+			if err != nil {
+				h.warn("checkpassword for login %q: %v", req.Login, err)
+			}
+			return encodeAuthResult(tok, authAnswer{Result: res, Err: err})
+		}
+		busy = func() [][]byte {
+			return encodeAuthResult(tok, authAnswer{Err: errors.New("too many checkpassword runs under way")})
+		}
+		clean = func() { clear(req.Password) }
+	}
+	if !g.enter() {
+		clean()
+		if err := conn.Write(nil, busy()...); err != nil {
+			h.warn("delivery helper: writing answer: %v", err)
+		}
+		return nil
+	}
+	wg.Go(func() {
+		defer g.leave()
+		var out [][]byte
+		if g.acquire(ctx) {
+			out = run()
+			g.release()
+		} else {
+			clean()
+			out = busy()
+		}
+		if err := conn.Write(nil, out...); err != nil {
+			h.warn("delivery helper: writing answer: %v", err)
+		}
+	})
+	return nil
 }
 
 func (h *Helper) warn(format string, args ...any) {

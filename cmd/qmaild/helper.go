@@ -30,6 +30,14 @@ func runHelper(args []string) error {
 	logFormat := fs.String("log", "plain", "log format")
 	alias := fs.String("alias", "alias", "the alias account")
 	programTimeout := fs.Duration("program-timeout", localdeliver.DefaultProgramTimeout, "time limit of a .qmail program")
+	// Each --checkpassword is one element of the checkpassword command
+	// SMTP AUTH runs, as root: "--checkpassword /bin/checkpw
+	// --checkpassword -x" runs "/bin/checkpw -x true".
+	var checkpassword []string
+	fs.Func("checkpassword", "one argument of the checkpassword command (repeat for each; default: qmaild's own checkpassword)", func(arg string) error {
+		checkpassword = append(checkpassword, arg)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,10 +65,15 @@ func runHelper(args []string) error {
 	defer conn.Close()
 	assign := store.OpenAssignTable(layout.For(*root).Assign)
 	defer assign.Close()
+	self := fmt.Sprintf("/proc/self/fd/%d", exe.Fd())
+	if len(checkpassword) == 0 {
+		checkpassword = []string{self, "checkpassword", "--root", *root}
+	}
 	h := &localdeliver.Helper{
 		Resolver:        &localdeliver.Resolver{Assign: assign, AliasUser: *alias},
 		DefaultDelivery: *dd,
-		ChildCommand:    []string{fmt.Sprintf("/proc/self/fd/%d", exe.Fd()), "deliver-child", "--program-timeout", programTimeout.String()},
+		ChildCommand:    []string{self, "deliver-child", "--program-timeout", programTimeout.String()},
+		Checkpassword:   checkpassword,
 		SetCredentials:  os.Geteuid() == 0,
 		Warn:            func(format string, args ...any) { log.Warning(format, args...) },
 	}
