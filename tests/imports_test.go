@@ -20,9 +20,10 @@ var layers = map[string][]string{
 	"remotedeliver": {"internal"},
 	"engine":        {"internal", "store", "localdeliver", "remotedeliver"},
 	"frontends":     {"internal", "store", "frontends"},
+	"auth":          {"internal"},
 	"fixtures":      {"internal", "fixtures"},
 	"scripts":       {},
-	"cmd":           {"internal", "store", "migrate", "localdeliver", "remotedeliver", "engine", "frontends"},
+	"cmd":           {"internal", "store", "migrate", "localdeliver", "remotedeliver", "engine", "frontends", "auth"},
 }
 
 // layerOf names the layer of a package of the module: its first path

@@ -99,6 +99,6 @@ func newRoot() *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().StringVar(&a.root, "root", cli.DefaultRoot(), cli.RootHelp)
-	root.AddCommand(a.usersCommand(), a.installLinksCommand())
+	root.AddCommand(a.usersCommand(), a.installLinksCommand(), a.passwdCommand())
 	return root
 }

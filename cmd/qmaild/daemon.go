@@ -38,8 +38,6 @@ type setup struct {
 	cfg      *config.Config
 	log      *qlog.Logger
 	controls *control.Dir
-	// certs serves the TLS certificate; nil when tls.cert is empty.
-	certs *servertls.Loader
 }
 
 // prepare makes the root, reads qmail.toml and checks the control files.
@@ -75,11 +73,7 @@ func prepare(root string, asRoot bool) (*setup, error) {
 	if err := controls.Check(); err != nil {
 		return nil, errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
-	certs, err := loadCerts(p, cfg.TLS, log)
-	if err != nil {
-		return nil, err
-	}
-	return &setup{paths: p, cfg: cfg, log: log, controls: controls, certs: certs}, nil
+	return &setup{paths: p, cfg: cfg, log: log, controls: controls}, nil
 }
 
 // loadCerts loads the TLS certificate named in qmail.toml, relative to the
@@ -400,8 +394,14 @@ func serve(s *setup, db *store.DB, router *route.Router, helper *localdeliver.Cl
 		Recipients: helperChecks{helper},
 		Filter:     queueFilter(s.cfg.SMTP),
 	}
-	if s.certs != nil {
-		srv.TLS, srv.TLSReady = s.certs.Config(), s.certs.Ready
+	// Loaded as the daemon's account, which re-reads it when it changes:
+	// a key it cannot read is found now, not at the first renewal.
+	certs, err := loadCerts(s.paths, s.cfg.TLS, s.log)
+	if err != nil {
+		return err
+	}
+	if certs != nil {
+		srv.TLS, srv.TLSReady = certs.Config(), certs.Ready
 	}
 	sock, err := inject.Listen(s.paths.Socket)
 	if err != nil {

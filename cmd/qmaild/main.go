@@ -13,6 +13,7 @@
 // Two more modes are started by qmaild itself and are not for people:
 // "helper" (the root local delivery helper) and "deliver-child" (a delivery
 // process running as one user).
+// "checkpassword [--root DIR] [prog...]": the checkpassword interface over users/passwd.db (SMTP AUTH).
 package main
 
 import (
@@ -33,6 +34,11 @@ func main() {
 		case "helper":
 			// The helper's socket to the daemon is descriptor 3.
 			exit(sanitized(func() error { return runHelper(os.Args[2:]) }, helperFD))
+		case "checkpassword":
+			// The login and password arrive on descriptor 3, if it was
+			// handed over: asked before sanitized marks it close-on-exec.
+			given := inherited(checkpasswordFD)
+			exit(sanitized(func() error { return runCheckpassword(os.Args[2:], given) }, checkpasswordFD))
 		}
 	}
 	if err := fds.Sanitize(); err != nil {

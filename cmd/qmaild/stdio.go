@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/gqmail/gqmail/frontends/smtp"
 	"github.com/gqmail/gqmail/frontends/submission"
@@ -48,7 +51,17 @@ func runStdioSMTP(root string) error {
 	if prog := os.Getenv("QMAILQUEUE"); prog != "" {
 		srv.Queue = programQueue{argv: []string{prog}}
 	}
-	certs, err := loadCerts(p, cfg.TLS, log)
+	// A session per connection: no certificate where none was set up is
+	// not worth a warning in every session's log.
+	tlsCfg := cfg.TLS
+	cert := tlsCfg.Cert
+	if !filepath.IsAbs(cert) {
+		cert = filepath.Join(p.Root, cert)
+	}
+	if _, err := os.Stat(cert); errors.Is(err, fs.ErrNotExist) && !tlsCfg.Required {
+		tlsCfg.Cert = ""
+	}
+	certs, err := loadCerts(p, tlsCfg, log)
 	if err != nil {
 		return err
 	}

@@ -442,7 +442,11 @@ func (ss *session) data() bool {
 		cancel()
 		if err != nil {
 			draft.Abort()
-			ss.srv.Log.Info("smtp %d: the queue filter refused a message from %s: %v", ss.p.session, ss.p.remoteIP, err)
+			why := err.Error()
+			if cause := errors.Unwrap(err); cause != nil {
+				why += " (" + cause.Error() + ")"
+			}
+			ss.srv.Log.Info("smtp %d: the queue filter refused a message from %s: %s", ss.p.session, ss.p.remoteIP, why)
 			ss.reply(queueReply(err))
 			return true
 		}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/gqmail/gqmail/auth/passwd"
+	"github.com/gqmail/gqmail/internal/cli"
+)
+
+// maxCheckpasswordInput is what the checkpassword interface carries:
+// login, password and timestamp with their NULs. A longer password could
+// be stored but never checked.
+const maxCheckpasswordInput = 512
+
+func (a *app) passwdCommand() *cobra.Command {
+	pw := &cobra.Command{
+		Use:   "passwd",
+		Short: "the SMTP AUTH password table (users/passwd.db)",
+		Long: `The logins that qmaild checkpassword accepts, each with a password hash.
+A login is an account name or an address; case does not matter (ASCII).
+Every change replaces the table in one step. The table belongs to the owner
+of users/ and is mode 0600: under a system root, change it as root.`,
+		RunE: needSubcommand,
+	}
+	var hash string
+	set := &cobra.Command{
+		Use:   "set [--hash HASH] LOGIN",
+		Short: "give LOGIN a password, read from stdin, adding the login if it is new",
+		Long: `Reads the password from stdin: on a terminal, asks twice without echo;
+otherwise reads one line. It is stored as an argon2id hash. --hash stores
+HASH instead (argon2id, bcrypt $2a$/$2b$/$2y$, SHA512-CRYPT $6$ or
+SHA256-CRYPT $5$), and reads nothing.`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			return a.passwdSet(cmd.OutOrStdout(), argv[0], hash, cmd.Flags().Changed("hash"))
+		},
+	}
+	set.Flags().StringVar(&hash, "hash", "", "store this hash rather than read a password")
+	del := &cobra.Command{
+		Use:   "delete LOGIN",
+		Short: "remove LOGIN (exits 100 if it is not there)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			return a.passwdDelete(cmd.OutOrStdout(), argv[0])
+		},
+	}
+	var dryRun bool
+	imp := &cobra.Command{
+		Use:   "import [--dry-run] FILE",
+		Short: "add the logins of a Dovecot passwd-file (- for stdin)",
+		Long: `Reads a Dovecot passwd-file (user:{SCHEME}hash[:more fields], # comments)
+and adds its logins to the table in one step, replacing the hash of a login
+the table has; logins the file does not name are kept. Schemes: {BLF-CRYPT},
+{ARGON2ID}, {SHA512-CRYPT}, {SHA256-CRYPT}, {CRYPT} of those, or a bare
+hash. If any line is bad, every bad line is reported with its number and
+nothing is changed. --dry-run only checks.`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			return a.passwdImport(cmd.OutOrStdout(), argv[0], dryRun)
+		},
+	}
+	imp.Flags().BoolVar(&dryRun, "dry-run", false, "check the file, change nothing")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "print the logins, one a line",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.passwdList(cmd.OutOrStdout())
+		},
+	}
+	pw.AddCommand(set, del, imp, list)
+	return pw
+}
+
+// passwdTable returns the table's path, once the root is known to be a
+// gqmail root.
+func (a *app) passwdTable() (string, error) {
+	p, err := a.paths()
+	if err != nil {
+		return "", err
+	}
+	return passwd.Path(p), nil
+}
+
+func (a *app) passwdSet(out io.Writer, login, hash string, haveHash bool) error {
+	key, err := passwd.NormalizeLogin(login)
+	if err != nil {
+		return usageError{err}
+	}
+	path, err := a.passwdTable()
+	if err != nil {
+		return err
+	}
+	if haveHash {
+		if err := passwd.CheckHash(hash); err != nil {
+			return usageError{fmt.Errorf("--hash: %w", err)}
+		}
+	} else {
+		password, err := readPassword(os.Stdin, key)
+		if err != nil {
+			return err
+		}
+		if hash, err = passwd.Hash(password); err != nil {
+			return usageError{err}
+		}
+	}
+	if err := passwd.Set(path, key, hash); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "passwd: set %s\n", key)
+	return nil
+}
+
+// readPassword reads the new password of login: on a terminal twice,
+// without echo; otherwise one line.
+func readPassword(in *os.File, login string) (string, error) {
+	var password string
+	if fd := int(in.Fd()); term.IsTerminal(fd) {
+		ask := func(prompt string) (string, error) {
+			fmt.Fprint(os.Stderr, prompt)
+			b, err := term.ReadPassword(fd)
+			fmt.Fprintln(os.Stderr)
+			if err != nil {
+				return "", fmt.Errorf("reading the password: %w", err)
+			}
+			return string(b), nil
+		}
+		first, err := ask("New password for " + login + ": ")
+		if err != nil {
+			return "", err
+		}
+		again, err := ask("Again: ")
+		if err != nil {
+			return "", err
+		}
+		if first != again {
+			return "", usageError{errors.New("the two passwords differ; nothing changed")}
+		}
+		password = first
+	} else {
+		line, err := bufio.NewReader(io.LimitReader(in, 4096)).ReadBytes('\n')
+		if err != nil && err != io.EOF {
+			return "", fmt.Errorf("reading the password from stdin: %w", err)
+		}
+		password = string(bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r")))
+	}
+	if room := maxCheckpasswordInput - len(login) - 3; len(password) > room {
+		return "", usageError{fmt.Errorf("the password has %d bytes; with the login, checkpassword carries at most %d", len(password), room)}
+	}
+	if password == "" {
+		return "", usageError{errors.New("empty password; nothing changed")}
+	}
+	return password, nil
+}
+
+func (a *app) passwdDelete(out io.Writer, login string) error {
+	key, err := passwd.NormalizeLogin(login)
+	if err != nil {
+		return usageError{err}
+	}
+	path, err := a.passwdTable()
+	if err != nil {
+		return err
+	}
+	existed, err := passwd.Delete(path, key)
+	if err != nil {
+		return err
+	}
+	if !existed {
+		fmt.Fprintf(os.Stderr, "qmailctl: passwd: %s is not in %s; nothing changed\n", key, path)
+		return exitError{cli.ExitPermanent}
+	}
+	fmt.Fprintf(out, "passwd: deleted %s\n", key)
+	return nil
+}
+
+func (a *app) passwdImport(out io.Writer, file string, dryRun bool) error {
+	var r io.Reader = os.Stdin
+	name := "stdin"
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r, name = f, file
+	}
+	if dryRun {
+		entries, err := passwd.ParseDovecot(r, name)
+		if err != nil {
+			return fmt.Errorf("nothing changed:\n%w", err)
+		}
+		fmt.Fprintf(out, "passwd: %s: %d logins, all good; nothing changed (--dry-run)\n", name, len(entries))
+		return nil
+	}
+	path, err := a.passwdTable()
+	if err != nil {
+		return err
+	}
+	n, err := passwd.Import(path, r, name)
+	if err != nil {
+		return fmt.Errorf("nothing changed:\n%w", err)
+	}
+	fmt.Fprintf(out, "passwd: imported %d logins from %s\n", n, name)
+	return nil
+}
+
+func (a *app) passwdList(out io.Writer) error {
+	path, err := a.passwdTable()
+	if err != nil {
+		return err
+	}
+	logins, err := passwd.List(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(out)
+	for _, l := range logins {
+		fmt.Fprintln(w, l)
+	}
+	return w.Flush()
+}
