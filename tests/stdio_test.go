@@ -5,9 +5,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gqmail/gqmail/internal/servertls"
 )
 
 // startTcpserver runs "qmaild --root ROOT smtpd" under ucspi-tcp's
@@ -115,5 +118,42 @@ func TestTcpserverSessionsTimeOut(t *testing.T) {
 			// A whole command every half second: never idle.
 			trickler.c.Write([]byte("NOOP\r\n"))
 		}
+	}
+}
+
+// qmaild smtpd under tcpserver offers STARTTLS with the root's
+// certificate, and records the TLS session in the Received line; a
+// QMAILQUEUE program that refuses a message is answered as qmail-smtpd
+// answers qmail-queue's exit code.
+func TestStartTLSAndQmailQueueUnderTcpserver(t *testing.T) {
+	need(t, "swaks")
+	root, addr, acct := setupRoot(t, "", nil)
+	c, k, err := servertls.SelfSigned("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(root, "control", "servercert.pem"), string(c)+string(k))
+	chownTree(t, filepath.Join(root, "control"), acct)
+	startDaemon(t, root, addr, acct)
+	srv := startTcpserver(t, root, acct)
+	out, err := exec.Command("swaks", "--server", srv, "--tls", "--from", "a@example.org", "--to", "local@localhost",
+		"--header", "Subject: via-tcpserver-tls").CombinedOutput()
+	if err != nil {
+		t.Fatalf("STARTTLS under tcpserver: %v\n%s", err, out)
+	}
+	waitFor(t, "the message in the Maildir", 15*time.Second, func() bool { return len(maildirNew(t, root)) == 1 })
+	b, _ := os.ReadFile(maildirNew(t, root)[0])
+	if !strings.Contains(string(b), "Subject: via-tcpserver-tls") || !strings.Contains(string(b), " with ESMTPS (TLSv1.3 ") {
+		t.Fatalf("delivered:\n%s", b)
+	}
+
+	dir := scratch(t, acct)
+	refuse := filepath.Join(dir, "refuse")
+	write(t, refuse, "#!/bin/sh\ncat >/dev/null\nexit 31\n")
+	os.Chmod(refuse, 0o755)
+	srv = startTcpserver(t, root, acct, "QMAILQUEUE="+refuse)
+	out, err = exec.Command("swaks", "--server", srv, "--from", "a@example.org", "--to", "local@localhost").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "554 mail server permanently rejected message (#5.3.0)") {
+		t.Fatalf("a QMAILQUEUE program that exits 31: %v\n%s", err, out)
 	}
 }

@@ -39,6 +39,21 @@
 // (the idle timeout per command line, shorter under stress, and
 // max_session_time for the whole session); see conn and gate.
 //
+// # Beyond qmail-smtpd
+//
+//   - STARTTLS (tls.go) when Server.TLS is set and a certificate is
+//     loaded; listeners with ImplicitTLS start TLS before the greeting.
+//     Commands pipelined behind STARTTLS end the session.
+//   - Submission listeners (Role.Submission) offer AUTH PLAIN and LOGIN
+//     once the session is encrypted (auth.go), need it before MAIL, and
+//     let the authenticated client relay and use only its own addresses
+//     as sender and in From: (senders.go). Failed logins are delayed and
+//     counted per client address (failures.go).
+//   - Recipients at local domains are checked at RCPT (verify.go) through
+//     a RecipientChecker, the root helper in the daemon.
+//   - A Filter (filter.go) judges each message before it is accepted.
+//   - Each session logs its start, its refusals and its end.
+//
 // Control files are read when a connection starts, so a change applies to
 // the next connection. Replies are qmail-smtpd's texts; EHLO also offers
 // SIZE, and an empty recipient is refused.
