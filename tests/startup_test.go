@@ -44,6 +44,16 @@ func TestStartupRefusals(t *testing.T) {
 		out := runToFailure(t, root, acct)
 		oneLineNaming(t, out, filepath.Join(root, "qmail.toml"), "line")
 	})
+	t.Run("tls.required without a certificate", func(t *testing.T) {
+		root, _, acct := setupRoot(t, "[tls]\nrequired = true\n", nil)
+		out := runToFailure(t, root, acct)
+		oneLineNaming(t, out, filepath.Join(root, "control", "servercert.pem"), "tls.required", "no such file")
+	})
+	t.Run("tls.required with a broken certificate", func(t *testing.T) {
+		root, _, acct := setupRoot(t, "[tls]\nrequired = true\n", map[string]string{"servercert.pem": "-----BEGIN CERTIFICATE-----\nnot base64\n"})
+		out := runToFailure(t, root, acct)
+		oneLineNaming(t, out, filepath.Join(root, "control", "servercert.pem"), "tls.required")
+	})
 	t.Run("an unknown key in qmail.toml", func(t *testing.T) {
 		root, _, acct := setupRoot(t, "relay_form = [\"10.0.0.0/8\"]\n", nil)
 		out := runToFailure(t, root, acct)

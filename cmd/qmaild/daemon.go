@@ -90,10 +90,15 @@ func loadCerts(p layout.Paths, c config.TLS, log *qlog.Logger) (*servertls.Loade
 		}
 		return filepath.Join(p.Root, name)
 	}
-	l := &servertls.Loader{CertFile: abs(c.Cert), KeyFile: abs(c.Key), Warn: func(format string, args ...any) { log.Warning(format, args...) }}
-	if err := l.Load(); err != nil && c.Required {
-		return nil, fmt.Errorf("tls.required is set and the certificate does not load: %w", err)
+	l := &servertls.Loader{CertFile: abs(c.Cert), KeyFile: abs(c.Key)}
+	if err := l.Load(); err != nil {
+		if c.Required {
+			return nil, fmt.Errorf("tls.required is set and the certificate does not load: %w", err)
+		}
+		log.Warning("TLS certificate: %v; STARTTLS is not offered until it can be loaded", err)
 	}
+	// Later reloads warn as they find trouble.
+	l.Warn = func(format string, args ...any) { log.Warning(format, args...) }
 	return l, nil
 }
 

@@ -48,3 +48,40 @@ func TestJSONLinesAreObjects(t *testing.T) {
 		t.Fatalf("decoded %v", got)
 	}
 }
+
+func TestSMTPSessionLines(t *testing.T) {
+	end := SMTPSession{Client: "192.0.2.1", HELO: "laptop", TLS: "TLSv1.3 TLS_AES_128_GCM_SHA256", Login: "alice",
+		Messages: 2, Refusals: 1, Duration: 1204 * time.Millisecond}
+	l, buf := fixed("plain")
+	l.SMTPStart(7, "192.0.2.1", "0.0.0.0:587", "submission")
+	l.SMTPRefusal(7, "192.0.2.1", "MAIL", "553 sorry, you are not allowed to send as <bob@example.org> (#5.7.1)\x1b")
+	l.SMTPEnd(7, end)
+	want := strings.Join([]string{
+		"2026-11-25T03:04:05.000006Z smtp 7: start 192.0.2.1 on 0.0.0.0:587 (submission)",
+		"2026-11-25T03:04:05.000006Z smtp 7: refused MAIL from 192.0.2.1: 553 sorry, you are not allowed to send as <bob@example.org> (#5.7.1)?",
+		"2026-11-25T03:04:05.000006Z smtp 7: end 192.0.2.1 helo laptop tls TLSv1.3_TLS_AES_128_GCM_SHA256 auth alice messages 2 refusals 1 duration 1.204s",
+	}, "\n") + "\n"
+	if buf.String() != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", buf, want)
+	}
+
+	l, buf = fixed("json")
+	l.SMTPRefusal(7, "192.0.2.1", "RCPT", "550 sorry, no mailbox here by that name (#5.1.1)")
+	l.SMTPEnd(7, end)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	var refusal, ended map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &refusal); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &ended); err != nil {
+		t.Fatal(err)
+	}
+	if refusal["event"] != "smtp refusal" || refusal["command"] != "RCPT" || refusal["code"] != "550" ||
+		refusal["reason"] != "sorry, no mailbox here by that name (#5.1.1)" || refusal["session"] != float64(7) {
+		t.Errorf("refusal %v", refusal)
+	}
+	if ended["event"] != "smtp end" || ended["tls"] != end.TLS || ended["login"] != "alice" || ended["messages"] != float64(2) ||
+		ended["duration_ms"] != float64(1204) || ended["helo"] != "laptop" {
+		t.Errorf("end %v", ended)
+	}
+}
