@@ -23,6 +23,7 @@ var layers = map[string][]string{
 	"auth":          {"internal"},
 	"fixtures":      {"internal", "fixtures"},
 	"scripts":       {},
+	"bench":         {},
 	"cmd":           {"internal", "store", "migrate", "localdeliver", "remotedeliver", "engine", "frontends", "auth"},
 }
 
