@@ -408,6 +408,11 @@ func serve(s *setup, db *store.DB, router *route.Router, helper *localdeliver.Cl
 	if certs != nil {
 		srv.TLS, srv.TLSReady = certs.Config(), certs.Ready
 	}
+	for _, l := range listeners {
+		if l.role.Submission && (certs == nil || !certs.Ready()) {
+			s.log.Warning("smtp: %s is a submission listener, and AUTH needs TLS: it takes no mail until a certificate loads", l.Addr())
+		}
+	}
 	sock, err := inject.Listen(s.paths.Socket)
 	if err != nil {
 		return err
