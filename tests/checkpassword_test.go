@@ -208,12 +208,24 @@ func TestCheckpasswordTableByQmailctlPasswd(t *testing.T) {
 	if fi, err := os.Stat(table); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("table after set: %v %v", fi, err)
 	}
-	out, err := qmailctl(t, root, "passwd", "set", "--hash", "$6$gqmailsalt12345$gLVnF1tVtFr5PjiQ0w0s.EJpVFNg8QIGpHkmwWnbtAKvgClNic4vJ.kTN0pjNJQdlv1mKVU2Mk66ZWgCvNegM.", "bob")
+	setHash := func(login, hash string) (string, error) {
+		cmd := exec.Command(bin("qmailctl"), "--root", root, "passwd", "set", "--hash", login)
+		cmd.Stdin = strings.NewReader(hash + "\n")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := setHash("bob", "$6$gqmailsalt12345$gLVnF1tVtFr5PjiQ0w0s.EJpVFNg8QIGpHkmwWnbtAKvgClNic4vJ.kTN0pjNJQdlv1mKVU2Mk66ZWgCvNegM.")
 	if err != nil || out != "passwd: set bob\n" {
 		t.Fatalf("set --hash: %v\n%s", err, out)
 	}
-	if out, err := qmailctl(t, root, "passwd", "set", "--hash", "hunter2", "carol"); err == nil || strings.Contains(out, "hunter2") {
+	if out, err := setHash("carol", "hunter2"); err == nil || strings.Contains(out, "hunter2") {
 		t.Errorf("set --hash of a password in clear: %v\n%s", err, out)
+	}
+	// A password SMTP AUTH could never carry is refused.
+	cmd := exec.Command(bin("qmailctl"), "--root", root, "passwd", "set", "dave")
+	cmd.Stdin = strings.NewReader(strings.Repeat("p", 257) + "\n")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "at most 256") {
+		t.Errorf("a 257-byte password: %v\n%s", err, out)
 	}
 	if out, err := qmailctl(t, root, "passwd", "list"); err != nil || out != "alice\nbob\n" {
 		t.Errorf("list: %v\n%s", err, out)

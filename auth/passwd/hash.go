@@ -52,10 +52,16 @@ const (
 // Hash returns a new argon2id hash of password, in PHC form, with a random
 // salt. An empty password, or one with a NUL byte (the checkpassword
 // interface could never send it), is refused.
+// MaxPassword is the longest password SMTP AUTH passes on (the smtp
+// frontend's bound); a longer one could be set but never used.
+const MaxPassword = 256
+
 func Hash(password string) (string, error) {
 	switch {
 	case password == "":
 		return "", errors.New("hashing a password: the password is empty")
+	case len(password) > MaxPassword:
+		return "", fmt.Errorf("hashing a password: it has %d bytes, and SMTP AUTH takes at most %d", len(password), MaxPassword)
 	case strings.IndexByte(password, 0) >= 0:
 		return "", errors.New("hashing a password: the password has a NUL byte, which a checkpassword client cannot send")
 	}

@@ -216,8 +216,7 @@ func Delete(path, login string) (bool, error) {
 // something, writes the result in place of the table, all under the
 // writers' lock.
 func update(path string, change func(map[string]string) bool) error {
-	dir := filepath.Dir(path)
-	unlock, err := lockDir(dir)
+	unlock, err := lockTable(path)
 	if err != nil {
 		return fmt.Errorf("passwd table %s: %w", path, err)
 	}
@@ -232,12 +231,25 @@ func update(path string, change func(map[string]string) bool) error {
 	return replace(path, m, old)
 }
 
-// lockDir takes the writers' lock: an exclusive flock of the table's
-// directory, which, unlike the table, is never replaced.
-func lockDir(dir string) (unlock func(), err error) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+// lockTable takes the writers' lock: an exclusive flock of PATH.lock, a
+// file of mode 0600 beside the table, which, unlike the table, is never
+// replaced. It is not the directory: users/ is open to everyone, and
+// anyone could hold a lock on it. A lock file that is a link, or that
+// belongs to someone else, is refused.
+func lockTable(path string) (unlock func(), err error) {
+	name := path + ".lock"
+	fd, err := unix.Open(name, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s to lock it: %w", dir, err)
+		return nil, fmt.Errorf("opening %s: %w", name, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if int(st.Uid) != os.Geteuid() || st.Mode&0o077 != 0 || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s belongs to uid %d with mode %o; it must be a file of this user's, mode 0600", name, st.Uid, st.Mode&0o7777)
 	}
 	for {
 		err = unix.Flock(fd, unix.LOCK_EX)
@@ -247,7 +259,7 @@ func lockDir(dir string) (unlock func(), err error) {
 	}
 	if err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("locking %s: %w", dir, err)
+		return nil, fmt.Errorf("locking %s: %w", name, err)
 	}
 	return func() { unix.Close(fd) }, nil
 }

@@ -324,3 +324,36 @@ func TestUnknownLoginTakesAsLongAsAKnownOne(t *testing.T) {
 		t.Errorf("a check in a missing table takes %v, a known login %v", missing, known)
 	}
 }
+
+// A lock on users/, which anyone may take since anyone may open it, does
+// not hold up a change: writers lock a file of their own.
+func TestLockOnTheDirectoryDoesNotBlockWriters(t *testing.T) {
+	path := tablePath(t)
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	if err := syscall.Flock(int(dir.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- Set(path, "alice", bcryptHash) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Set waited for a lock on users/")
+	}
+	// A lock file someone else planted is refused, not used.
+	os.Remove(path + ".lock")
+	if err := os.WriteFile(path+".lock", nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path+".lock", 0o666)
+	if err := Set(path, "bob", bcryptHash); err == nil || !strings.Contains(err.Error(), "mode 0600") {
+		t.Fatalf("Set with a lock file others may write: %v", err)
+	}
+}

@@ -30,20 +30,21 @@ Every change replaces the table in one step. The table belongs to the owner
 of users/ and is mode 0600: under a system root, change it as root.`,
 		RunE: needSubcommand,
 	}
-	var hash string
+	var isHash bool
 	set := &cobra.Command{
-		Use:   "set [--hash HASH] LOGIN",
+		Use:   "set [--hash] LOGIN",
 		Short: "give LOGIN a password, read from stdin, adding the login if it is new",
 		Long: `Reads the password from stdin: on a terminal, asks twice without echo;
-otherwise reads one line. It is stored as an argon2id hash. --hash stores
-HASH instead (argon2id, bcrypt $2a$/$2b$/$2y$, SHA512-CRYPT $6$ or
-SHA256-CRYPT $5$), and reads nothing.`,
+otherwise reads one line. It is stored as an argon2id hash. With --hash the
+line read is a hash to store as it is (argon2id, bcrypt $2a$/$2b$/$2y$,
+SHA512-CRYPT $6$ or SHA256-CRYPT $5$); it is read from stdin, not given as
+an argument, since every user may read the arguments of every process.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			return a.passwdSet(cmd.OutOrStdout(), argv[0], hash, cmd.Flags().Changed("hash"))
+			return a.passwdSet(cmd.OutOrStdout(), argv[0], isHash)
 		},
 	}
-	set.Flags().StringVar(&hash, "hash", "", "store this hash rather than read a password")
+	set.Flags().BoolVar(&isHash, "hash", false, "stdin holds a hash, not a password")
 	del := &cobra.Command{
 		Use:   "delete LOGIN",
 		Short: "remove LOGIN (exits 100 if it is not there)",
@@ -90,7 +91,7 @@ func (a *app) passwdTable() (string, error) {
 	return passwd.Path(p), nil
 }
 
-func (a *app) passwdSet(out io.Writer, login, hash string, haveHash bool) error {
+func (a *app) passwdSet(out io.Writer, login string, isHash bool) error {
 	key, err := passwd.NormalizeLogin(login)
 	if err != nil {
 		return usageError{err}
@@ -99,10 +100,16 @@ func (a *app) passwdSet(out io.Writer, login, hash string, haveHash bool) error 
 	if err != nil {
 		return err
 	}
-	if haveHash {
-		if err := passwd.CheckHash(hash); err != nil {
+	var hash string
+	if isHash {
+		line, err := readLine(os.Stdin)
+		if err != nil {
+			return err
+		}
+		if err := passwd.CheckHash(line); err != nil {
 			return usageError{fmt.Errorf("--hash: %w", err)}
 		}
+		hash = line
 	} else {
 		password, err := readPassword(os.Stdin, key)
 		if err != nil {
@@ -146,11 +153,14 @@ func readPassword(in *os.File, login string) (string, error) {
 		}
 		password = first
 	} else {
-		line, err := bufio.NewReader(io.LimitReader(in, 4096)).ReadBytes('\n')
-		if err != nil && err != io.EOF {
-			return "", fmt.Errorf("reading the password from stdin: %w", err)
+		line, err := readLine(in)
+		if err != nil {
+			return "", err
 		}
-		password = string(bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r")))
+		password = line
+	}
+	if len(password) > passwd.MaxPassword {
+		return "", usageError{fmt.Errorf("the password has %d bytes; SMTP AUTH takes at most %d", len(password), passwd.MaxPassword)}
 	}
 	if room := maxCheckpasswordInput - len(login) - 3; len(password) > room {
 		return "", usageError{fmt.Errorf("the password has %d bytes; with the login, checkpassword carries at most %d", len(password), room)}
@@ -159,6 +169,15 @@ func readPassword(in *os.File, login string) (string, error) {
 		return "", usageError{errors.New("empty password; nothing changed")}
 	}
 	return password, nil
+}
+
+// readLine reads one line of stdin, without its line end.
+func readLine(in io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(in, 4096)).ReadBytes('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("reading stdin: %w", err)
+	}
+	return string(bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))), nil
 }
 
 func (a *app) passwdDelete(out io.Writer, login string) error {

@@ -52,9 +52,23 @@ func (ss *session) auth(arg string) bool {
 		ss.reply("503 AUTH not allowed during a mail transaction (#5.5.1)")
 		return true
 	}
-	if n, limited := ss.srv.failures.limited(ss.p.remoteIP); limited {
+	// The attempt takes its place in the count before it is made, so
+	// that sessions in parallel cannot try more than the limit; one that
+	// does not fail gives it back.
+	n, ok := ss.srv.failures.reserve(ss.p.remoteIP)
+	if !ok {
 		ss.reply(fmt.Sprintf("421 too many failed logins from your address (%d), try again later (#4.7.0)", n))
 		return false
+	}
+	failed := false
+	defer func() {
+		if !failed {
+			ss.srv.failures.undo(ss.p.remoteIP)
+		}
+	}()
+	fail := func(login, why string) {
+		failed = true
+		ss.authFailed(login, why, n)
 	}
 	mech, initial, hasInitial := strings.Cut(arg, " ")
 	var login, password string
@@ -88,8 +102,8 @@ func (ss *session) auth(arg string) bool {
 	for {
 		challenge, done, err := server.Next(resp)
 		if err != nil {
+			fail("(malformed)", "the exchange did not parse")
 			ss.reply("535 authentication failed (#5.7.8)")
-			ss.authFailed("(malformed)", "the exchange did not parse")
 			return true
 		}
 		if done {
@@ -112,20 +126,20 @@ func (ss *session) auth(arg string) bool {
 	}
 	if len(login) == 0 || len(login) > maxCredential || len(password) > maxCredential ||
 		strings.ContainsAny(login, "\x00\r\n") || strings.ContainsRune(password, 0) {
+		fail(login, "malformed login or password")
 		ss.reply("535 authentication failed (#5.7.8)")
-		ss.authFailed(login, "malformed login or password")
 		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	ok, err := ss.srv.Auth.Authenticate(ctx, login, password, ss.p.remoteIP)
+	good, err := ss.srv.Auth.Authenticate(ctx, login, password, ss.p.remoteIP)
 	cancel()
 	password = ""
 	switch {
 	case err != nil:
 		ss.srv.Log.Warning("smtp %d: unable to check the login %q from %v: %v", ss.p.session, login, ss.p.remoteIP, err)
 		ss.reply("454 temporary authentication failure (#4.7.0)")
-	case !ok:
-		ss.authFailed(login, "wrong password or unknown login")
+	case !good:
+		fail(login, "wrong password or unknown login")
 		ss.reply("535 authentication failed (#5.7.8)")
 	default:
 		ss.login = login
@@ -135,10 +149,10 @@ func (ss *session) auth(arg string) bool {
 	return true
 }
 
-// authFailed counts, logs and delays a failed login: the delay slows a
-// guesser down, and the count stops one address guessing for long.
-func (ss *session) authFailed(login, why string) {
-	n := ss.srv.failures.add(ss.p.remoteIP)
+// authFailed logs and delays a failed login, the n-th from its address in
+// the window: the delay slows a guesser down, and the count stops one
+// address guessing for long.
+func (ss *session) authFailed(login, why string, n int) {
 	ac := ss.srv.authConfig()
 	ss.srv.Log.Warning("smtp %d: AUTH failed for %q from %v: %s (%d of %d allowed in %v)",
 		ss.p.session, login, ss.p.remoteIP, why, n, ac.MaxFailures, ac.FailureWindow)

@@ -162,6 +162,9 @@ type messageWriter struct {
 	inFrom       bool
 	fromOverflow bool
 	fromSize     int
+	// inName is set while a field's name is read; name holds its start.
+	inName bool
+	name   []byte
 }
 
 // maxFromBytes bounds the From: fields kept for the sender check.
@@ -216,7 +219,7 @@ func (m *messageWriter) header(p []byte) {
 			m.line = m.line[:0]
 			continue
 		}
-		if m.captureFrom {
+		if m.captureFrom && !m.fromOverflow && !m.tooBig {
 			m.fromByte(c)
 		}
 		if len(m.line) < 9 {
@@ -230,17 +233,36 @@ func (m *messageWriter) header(p []byte) {
 	}
 }
 
-// fromByte follows the From: fields: a line that starts "from:" begins
-// one, a line that starts with a space or tab continues the field before,
-// any other ends it. m.line holds the line so far, without c.
+// fromByte follows the From: fields. A line that starts with a space or
+// tab continues the field before; any other line starts a field, whose
+// name runs to the first ':' (RFC 5322's obsolete syntax allows spaces and
+// tabs before it, so "From :" is a From field too). The bodies of From
+// fields are kept; each field costs fieldCost bytes of maxFromBytes
+// besides its body, so that empty fields are bounded too.
 func (m *messageWriter) fromByte(c byte) {
-	n := len(m.line)
+	atLineStart := len(m.line) == 0
 	switch {
-	case n == 0 && (c == ' ' || c == '\t'):
+	case atLineStart && (c == ' ' || c == '\t'):
 		// A continuation: the field goes on, if it was a From.
-	case n == 0:
-		m.inFrom = false
-	case n == 4 && c == ':' && bytes.EqualFold(m.line[:4], []byte("from")):
+	case atLineStart:
+		m.inFrom, m.inName = false, true
+		m.name = m.name[:0]
+	}
+	if m.inName {
+		if c != ':' {
+			if len(m.name) < maxFieldName {
+				m.name = append(m.name, c)
+			}
+			return
+		}
+		m.inName = false
+		if !bytes.EqualFold(bytes.TrimRight(m.name, " \t"), []byte("from")) {
+			return
+		}
+		if m.fromSize += fieldCost; m.fromSize > maxFromBytes || len(m.from) >= maxFromFields {
+			m.fromOverflow = true
+			return
+		}
 		m.inFrom = true
 		m.from = append(m.from, nil)
 		return
@@ -250,6 +272,7 @@ func (m *messageWriter) fromByte(c byte) {
 	}
 	if m.fromSize >= maxFromBytes {
 		m.fromOverflow = true
+		m.inFrom = false
 		return
 	}
 	m.fromSize++
@@ -258,6 +281,15 @@ func (m *messageWriter) fromByte(c byte) {
 	}
 	m.from[len(m.from)-1] = append(m.from[len(m.from)-1], c)
 }
+
+// The bounds of the From capture: a field name longer than maxFieldName
+// is not "from"; each field costs fieldCost on top of its body; at most
+// maxFromFields fields are kept.
+const (
+	maxFieldName  = 16
+	fieldCost     = 64
+	maxFromFields = 16
+)
 
 func isHop(line []byte) bool {
 	return (len(line) == 8 && bytes.EqualFold(line, []byte("received"))) ||

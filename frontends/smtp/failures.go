@@ -32,38 +32,44 @@ func newFailureCounter(max int, window time.Duration) *failureCounter {
 	return &failureCounter{max: max, window: window, now: time.Now, m: map[netip.Addr]*failures{}}
 }
 
-// add counts one failure from ip and returns the count in its window.
-func (f *failureCounter) add(ip netip.Addr) int {
+// reserve counts an attempt from ip as a failure before it is made, and
+// returns the count in its window; ok is false, and nothing counted, when
+// ip has used up its failures. An attempt that does not fail is given
+// back with undo.
+func (f *failureCounter) reserve(ip netip.Addr) (n int, ok bool) {
 	key := clientKey(ip)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.now()
 	e := f.m[key]
-	if e == nil || now.Sub(e.start) >= f.window {
-		if e == nil && len(f.m) >= maxFailureClients {
+	if e != nil && now.Sub(e.start) >= f.window {
+		delete(f.m, key)
+		e = nil
+	}
+	if e == nil {
+		if len(f.m) >= maxFailureClients {
 			f.evictLocked(now)
 		}
 		e = &failures{start: now}
 		f.m[key] = e
 	}
+	if e.n >= f.max {
+		return e.n, false
+	}
 	e.n++
-	return e.n
+	return e.n, true
 }
 
-// limited reports whether ip has used up its failures, and their count.
-func (f *failureCounter) limited(ip netip.Addr) (int, bool) {
+// undo gives back an attempt reserve counted.
+func (f *failureCounter) undo(ip netip.Addr) {
 	key := clientKey(ip)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.m[key]
-	if e == nil {
-		return 0, false
+	if e := f.m[key]; e != nil && e.n > 0 {
+		if e.n--; e.n == 0 {
+			delete(f.m, key)
+		}
 	}
-	if f.now().Sub(e.start) >= f.window {
-		delete(f.m, key)
-		return 0, false
-	}
-	return e.n, e.n >= f.max
 }
 
 // evictLocked forgets the windows that have ended, or, when none has, the

@@ -49,5 +49,5 @@ func (f *Filter) run(ctx context.Context, draft Draft, sender string, rcpts []st
 	if env == nil {
 		env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
 	}
-	return qmailqueue.Run(ctx, f.Argv, qmailqueue.Options{Env: env, Timeout: f.Timeout}, r, sender, rcpts)
+	return qmailqueue.Run(ctx, f.Argv, qmailqueue.Options{Env: env, Timeout: f.Timeout, Dir: "/"}, r, sender, rcpts)
 }

@@ -11,21 +11,32 @@ import (
 )
 
 // ownsAddress reports whether the authenticated login may send as addr,
-// maddy's authorize_sender rule in qmail's terms: addr is the login
-// itself (a login that is an address), or a line of control/authsenders
-// gives it to the login, or it is delivered to the login's own account
-// (users/assign, the password file, virtual domains). The empty sender
-// (a bounce, a vacation reply) is anyone's. An error is trouble asking
-// the RecipientChecker.
+// maddy's authorize_sender rule in qmail's terms. The empty sender (a
+// bounce, a vacation reply) is anyone's, and a line of control/authsenders
+// gives an address to a login. Beyond those:
+//
+//   - a login that is an address ("bob@example.org") owns itself and its
+//     extensions ("bob-lists@example.org"), nothing more: every mailbox of
+//     a virtual domain may be delivered to one account, and one of them
+//     must not send as all the others;
+//   - a login that is an account name ("alice") owns every address
+//     delivered to that account (users/assign, the password file, virtual
+//     domains mapped to it), except through the alias account.
+//
+// Addresses compare in ASCII lower case, as everywhere in qmail. An error
+// is trouble asking the RecipientChecker.
 func (ss *session) ownsAddress(addr string) (bool, error) {
-	login := ss.login
+	login := address.Lower(ss.login)
+	addr = address.Lower(addr)
 	switch {
 	case addr == "":
 		return true, nil
-	case strings.EqualFold(addr, login):
+	case addr == login:
 		return true, nil
 	case ss.srv.Controls.AuthSenders().Allows(login, addr):
 		return true, nil
+	case strings.Contains(login, "@"):
+		return isExtensionOf(addr, login), nil
 	case ss.srv.Recipients == nil:
 		return false, nil
 	}
@@ -33,13 +44,15 @@ func (ss *session) ownsAddress(addr string) (bool, error) {
 	if err != nil || account == "" {
 		return false, err
 	}
-	mine := login
-	if strings.Contains(login, "@") {
-		if mine, err = ss.accountOf(login); err != nil || mine == "" {
-			return false, err
-		}
-	}
-	return strings.EqualFold(account, mine), nil
+	return address.Lower(account) == login, nil
+}
+
+// isExtensionOf reports whether addr is local-ext@domain for the address
+// local@domain, qmail's extension with its "-" delimiter.
+func isExtensionOf(addr, base string) bool {
+	at := strings.LastIndexByte(base, '@')
+	local, domain := base[:at], base[at:]
+	return strings.HasSuffix(addr, domain) && strings.HasPrefix(addr, local+"-") && len(addr) > len(local)+1+len(domain)
 }
 
 // accountOf is the account a local address is delivered to, or "" when
@@ -59,14 +72,15 @@ func (ss *session) accountOf(addr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if ss.srv.AliasAccount != "" && strings.EqualFold(account, ss.srv.AliasAccount) {
+	if ss.srv.AliasAccount != "" && address.Lower(account) == address.Lower(ss.srv.AliasAccount) {
 		return "", nil
 	}
 	return account, nil
 }
 
 // errFromUnparsable is a From: field whose addresses cannot be read, so
-// cannot be checked.
+// cannot be checked, or that holds no mailbox (an empty group, which RFC
+// 5322 does not allow in From:).
 var errFromUnparsable = errors.New("the From: field cannot be parsed")
 
 // checkFromHeader returns the first address of the From: fields the
@@ -75,7 +89,7 @@ var errFromUnparsable = errors.New("the From: field cannot be parsed")
 func (ss *session) checkFromHeader(fields []string) (string, error) {
 	for _, f := range fields {
 		list, err := mail.ParseAddressList(f)
-		if err != nil {
+		if err != nil || len(list) == 0 {
 			return "", errFromUnparsable
 		}
 		for _, a := range list {

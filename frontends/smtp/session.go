@@ -39,17 +39,26 @@ type session struct {
 	verb     string
 	messages int
 	refusals int
+	// errors counts the refusals since the last accepted message.
+	errors int
 }
 
 // maxLoggedRefusals bounds the refusal lines one session writes to the
 // log, so that a client sending junk cannot flood it; the session's end
 // line counts them all.
-const maxLoggedRefusals = 20
+const maxLoggedRefusals = 50
+
+// maxErrors is how many refusals a session may get between two accepted
+// messages before it is closed, as Postfix's smtpd_hard_error_limit:
+// probing for recipients, guessing commands or logins costs a client its
+// connection.
+const maxErrors = 20
 
 // reply answers the command; a 4xx or 5xx answer is a refusal, logged.
 func (ss *session) reply(text string) {
 	if text != "" && (text[0] == '4' || text[0] == '5') {
 		ss.refusals++
+		ss.errors++
 		switch {
 		case ss.refusals <= maxLoggedRefusals:
 			ss.srv.Log.SMTPRefusal(ss.p.session, ss.client(), ss.verb, text)
@@ -121,6 +130,12 @@ func (c *conn) serve() {
 			return
 		}
 		if !ss.command(line) {
+			c.flush()
+			return
+		}
+		if ss.errors >= maxErrors {
+			ss.verb = "(errors)"
+			ss.reply("421 too many errors, closing the connection (#4.7.0)")
 			c.flush()
 			return
 		}
@@ -463,6 +478,7 @@ func (ss *session) data() bool {
 		return true
 	}
 	ss.messages++
+	ss.errors = 0
 	ss.reply(fmt.Sprintf("250 ok %d qp %d", now.Unix(), id))
 	return true
 }

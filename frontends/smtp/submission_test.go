@@ -6,6 +6,8 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -145,7 +147,7 @@ type submissionFixture struct {
 func newSubmission(t *testing.T, role Role, tweak func(*Server)) *submissionFixture {
 	t.Helper()
 	sf := &submissionFixture{
-		pw:  &passwords{m: map[string]string{"alice": "right horse", "bob@example.org": "battery"}},
+		pw:  &passwords{m: map[string]string{"alice": "right horse", "bob@example.org": "battery", "carol@virtual.example": "staple"}},
 		mb:  &mailboxes{m: map[string]string{"alice@example.org": "alice", "bob@example.org": "bob", "vuser-carol@virtual.example": "vuser"}},
 		log: &logBuffer{},
 	}
@@ -468,11 +470,22 @@ func TestSessionAndRefusalsAreLogged(t *testing.T) {
 	c.do("MAIL FROM:<s@elsewhere.example>\r\n")
 	c.do("RCPT TO:<nobody@example.org>\r\n")
 	c.do("RCPT TO:<x@elsewhere.example>\r\n")
-	c.do("RCPT TO:<alice@example.org>\r\n")
-	c.do("DATA\r\n")
-	c.do("hi\r\n.\r\n")
-	for range 30 {
-		c.do("BOGUS\r\n")
+	// 19 errors, then an accepted message, which starts the count of
+	// errors again, three times: 57 refusals, 50 of them logged.
+	for i := range 3 {
+		n := 19
+		if i == 0 {
+			n -= 2 // the two refused RCPTs
+		}
+		for range n {
+			c.do("BOGUS\r\n")
+		}
+		c.do("MAIL FROM:<s@elsewhere.example>\r\n")
+		c.do("RCPT TO:<alice@example.org>\r\n")
+		c.do("DATA\r\n")
+		if got := c.do("hi\r\n.\r\n"); !strings.HasPrefix(got, "250 ") {
+			t.Fatalf("a message between errors: %q", got)
+		}
 	}
 	c.do("QUIT\r\n")
 	waitFor(t, func() bool { return strings.Contains(sf.log.String(), ": end ") })
@@ -483,7 +496,7 @@ func TestSessionAndRefusalsAreLogged(t *testing.T) {
 		"refused RCPT from 127.0.0.1: 553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)",
 		"refused (unknown) from 127.0.0.1: 502",
 		"more refusals in this session are not logged",
-		"end 127.0.0.1 helo client.example tls none auth none messages 1 refusals 32 duration ",
+		"end 127.0.0.1 helo client.example tls none auth none messages 3 refusals 57 duration ",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the log lacks %q:\n%s", want, log)
@@ -491,6 +504,127 @@ func TestSessionAndRefusalsAreLogged(t *testing.T) {
 	}
 	if n := strings.Count(log, "refused"); n != maxLoggedRefusals {
 		t.Errorf("%d refusal lines, want %d", n, maxLoggedRefusals)
+	}
+}
+
+// Twenty refusals without an accepted message between them close the
+// session: probing recipients or commands costs the connection.
+func TestTooManyErrorsCloseTheSession(t *testing.T) {
+	sf := newSubmission(t, Role{}, nil)
+	c, _ := dial(t, sf.addr)
+	c.do("HELO client.example\r\n")
+	c.do("MAIL FROM:<s@elsewhere.example>\r\n")
+	for i := range maxErrors - 1 {
+		if got := c.do(fmt.Sprintf("RCPT TO:<probe%d@example.org>\r\n", i)); !strings.HasPrefix(got, "550 ") {
+			t.Fatalf("probe %d: %q", i, got)
+		}
+	}
+	if got := c.do("RCPT TO:<probe-last@example.org>\r\n"); !strings.HasPrefix(got, "550 ") {
+		t.Fatalf("the last probe: %q", got)
+	}
+	if got := c.reply(); got != "421 too many errors, closing the connection (#4.7.0)" {
+		t.Fatalf("after %d errors: %q", maxErrors, got)
+	}
+	if got := c.reply(); !strings.HasPrefix(got, "EOF") {
+		t.Fatalf("the session went on: %q", got)
+	}
+}
+
+// A login that is an address at a virtual domain owns that address and
+// its extensions, not every address the domain's account receives.
+func TestVirtualDomainLoginOwnsItsOwnAddressOnly(t *testing.T) {
+	sf := newSubmission(t, Role{Submission: true}, nil)
+	sf.mb.m["vuser-ceo@virtual.example"] = "vuser"
+	c, _ := dial(t, sf.addr)
+	c.starttls()
+	if got := c.do("AUTH PLAIN " + plain("carol@virtual.example", "staple") + "\r\n"); !strings.HasPrefix(got, "235 ") {
+		t.Fatalf("AUTH: %q", got)
+	}
+	for _, c2 := range []struct{ sender, want string }{
+		{"carol@virtual.example", "250 ok"},
+		{"Carol-News@Virtual.Example", "250 ok"},
+		{"ceo@virtual.example", "553 sorry, you are not allowed to send as <ceo@virtual.example> (#5.7.1)"},
+		{"carolyn@virtual.example", "553 sorry, you are not allowed to send as <carolyn@virtual.example> (#5.7.1)"},
+		{"vuser@example.org", "553 sorry, you are not allowed to send as <vuser@example.org> (#5.7.1)"},
+	} {
+		if got := c.do("MAIL FROM:<" + c2.sender + ">\r\n"); got != c2.want {
+			t.Errorf("MAIL FROM:<%s>: %q, want %q", c2.sender, got, c2.want)
+		}
+	}
+}
+
+// From: fields are found however their name is spaced, must hold a
+// mailbox, and cannot make the server hold more than a few KiB.
+func TestFromHeaderForms(t *testing.T) {
+	sf := newSubmission(t, Role{Submission: true}, nil)
+	c, _ := dial(t, sf.addr)
+	c.starttls()
+	c.do("AUTH PLAIN " + plain("alice", "right horse") + "\r\n")
+	for _, m := range []struct{ header, want string }{
+		{"From : bob@example.org\r\n", "553 sorry, you are not allowed to send as <bob@example.org> in From: (#5.7.1)"},
+		{"FROM\t: Bob <bob@example.org>\r\n", "553 sorry, you are not allowed to send as <bob@example.org> in From: (#5.7.1)"},
+		{"From: \"bob@example.org\":;\r\n", "554 the From: field cannot be parsed, so it cannot be checked (#5.7.1)"},
+		{"From:\r\n", "554 the From: field cannot be parsed, so it cannot be checked (#5.7.1)"},
+		{strings.Repeat("From:\r\n", 100000), "552 the From: field is too long to check (#5.7.1)"},
+		{"From: alice@example.org\r\nFromage: bob@example.org\r\n", "250 ok"},
+	} {
+		c.do("MAIL FROM:<alice@example.org>\r\n")
+		c.do("RCPT TO:<someone@elsewhere.example>\r\n")
+		c.do("DATA\r\n")
+		if got := c.do(m.header + "\r\nbody\r\n.\r\n"); !strings.HasPrefix(got, m.want) {
+			t.Errorf("%.40q: %q, want %q", m.header, got, m.want)
+		}
+	}
+}
+
+func TestFromCaptureIsBounded(t *testing.T) {
+	m := newMessageWriter(io.Discard, 1<<30)
+	m.captureFrom = true
+	for range 100000 {
+		m.write([]byte("From:\n"))
+	}
+	m.write([]byte("From: " + strings.Repeat("x", 1<<20) + "\n"))
+	if !m.fromOverflow || len(m.from) > maxFromFields || m.fromSize > maxFromBytes+fieldCost {
+		t.Fatalf("overflow %v, %d fields, %d bytes", m.fromOverflow, len(m.from), m.fromSize)
+	}
+	total := 0
+	for _, f := range m.from {
+		total += cap(f)
+	}
+	if total > 2*maxFromBytes {
+		t.Fatalf("%d bytes held for From: fields", total)
+	}
+}
+
+// Sessions in parallel from one address cannot try more logins than the
+// limit: each attempt takes its place in the count before it is made.
+func TestParallelLoginsStayWithinTheLimit(t *testing.T) {
+	sf := newSubmission(t, Role{Submission: true}, func(s *Server) {
+		s.AuthFailureDelay = 200 * time.Millisecond
+		s.AuthConfig = &config.Auth{RestrictSenders: true, MaxFailures: 3, FailureWindow: time.Hour}
+	})
+	var wg sync.WaitGroup
+	for range 12 {
+		wg.Go(func() {
+			c, _ := dial(t, sf.addr)
+			c.starttls()
+			c.do("AUTH PLAIN " + plain("alice", "guess") + "\r\n")
+		})
+	}
+	wg.Wait()
+	if sf.pw.calls != 3 {
+		t.Fatalf("%d passwords checked in parallel sessions, want the limit, 3", sf.pw.calls)
+	}
+	// A login that works gives its place back.
+	sf2 := newSubmission(t, Role{Submission: true}, func(s *Server) {
+		s.AuthConfig = &config.Auth{RestrictSenders: true, MaxFailures: 1, FailureWindow: time.Hour}
+	})
+	for range 3 {
+		c, _ := dial(t, sf2.addr)
+		c.starttls()
+		if got := c.do("AUTH PLAIN " + plain("alice", "right horse") + "\r\n"); !strings.HasPrefix(got, "235 ") {
+			t.Fatalf("a good login counted as a failure: %q", got)
+		}
 	}
 }
 

@@ -97,6 +97,8 @@ type Options struct {
 	// Timeout kills the program (and its process group) when it runs
 	// longer; zero means no limit.
 	Timeout time.Duration
+	// Dir is its working directory; empty means this process's.
+	Dir string
 }
 
 // Start runs argv (a path and its arguments) with a pipe on each of
@@ -116,7 +118,7 @@ func Start(argv []string, o Options) (*Program, error) {
 		return nil, outcome.TemporaryErr(err, "unable to exec qq (#4.3.0)")
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = o.Env
+	cmd.Env, cmd.Dir = o.Env, o.Dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = msgR, envR, o.Stderr
 	if o.Timeout > 0 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
