@@ -202,16 +202,11 @@ func (a *app) passwdDelete(out io.Writer, login string) error {
 }
 
 func (a *app) passwdImport(out io.Writer, file string, dryRun bool) error {
-	var r io.Reader = os.Stdin
-	name := "stdin"
-	if file != "-" {
-		f, err := os.Open(file)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		r, name = f, file
+	r, name, closeInput, err := openInput(file)
+	if err != nil {
+		return err
 	}
+	defer closeInput()
 	if dryRun {
 		entries, err := passwd.ParseDovecot(r, name)
 		if err != nil {

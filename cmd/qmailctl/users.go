@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -57,16 +56,11 @@ bounce and 111 when it would be deferred.`,
 }
 
 func (a *app) usersImport(out io.Writer, file string, dryRun bool) error {
-	var r io.Reader = os.Stdin
-	name := "stdin"
-	if file != "-" {
-		f, err := os.Open(file)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		r, name = f, file
+	r, name, closeInput, err := openInput(file)
+	if err != nil {
+		return err
 	}
+	defer closeInput()
 	entries, err := migrate.ParseAssign(bufio.NewReaderSize(r, 1<<16), name)
 	if err != nil {
 		return fmt.Errorf("nothing changed:\n%w", err)
