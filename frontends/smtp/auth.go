@@ -55,7 +55,7 @@ func (ss *session) auth(arg string) bool {
 	// The attempt takes its place in the count before it is made, so
 	// that sessions in parallel cannot try more than the limit; one that
 	// does not fail gives it back.
-	n, ok := ss.srv.failures.reserve(ss.p.remoteIP)
+	n, window, ok := ss.srv.failures.reserve(ss.p.remoteIP)
 	if !ok {
 		ss.reply(fmt.Sprintf("421 too many failed logins from your address (%d), try again later (#4.7.0)", n))
 		return false
@@ -63,7 +63,7 @@ func (ss *session) auth(arg string) bool {
 	failed := false
 	defer func() {
 		if !failed {
-			ss.srv.failures.undo(ss.p.remoteIP)
+			ss.srv.failures.undo(ss.p.remoteIP, window)
 		}
 	}()
 	fail := func(login, why string) {

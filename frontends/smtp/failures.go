@@ -33,10 +33,10 @@ func newFailureCounter(max int, window time.Duration) *failureCounter {
 }
 
 // reserve counts an attempt from ip as a failure before it is made, and
-// returns the count in its window; ok is false, and nothing counted, when
-// ip has used up its failures. An attempt that does not fail is given
-// back with undo.
-func (f *failureCounter) reserve(ip netip.Addr) (n int, ok bool) {
+// returns the count in its window and the window's start; ok is false,
+// and nothing counted, when ip has used up its failures. An attempt that
+// does not fail is given back with undo.
+func (f *failureCounter) reserve(ip netip.Addr) (n int, window time.Time, ok bool) {
 	key := clientKey(ip)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -54,18 +54,20 @@ func (f *failureCounter) reserve(ip netip.Addr) (n int, ok bool) {
 		f.m[key] = e
 	}
 	if e.n >= f.max {
-		return e.n, false
+		return e.n, e.start, false
 	}
 	e.n++
-	return e.n, true
+	return e.n, e.start, true
 }
 
-// undo gives back an attempt reserve counted.
-func (f *failureCounter) undo(ip netip.Addr) {
+// undo gives back an attempt reserve counted in the window that started
+// at window; an attempt of a window that has ended gives nothing back to
+// the next one.
+func (f *failureCounter) undo(ip netip.Addr, window time.Time) {
 	key := clientKey(ip)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if e := f.m[key]; e != nil && e.n > 0 {
+	if e := f.m[key]; e != nil && e.n > 0 && e.start.Equal(window) {
 		if e.n--; e.n == 0 {
 			delete(f.m, key)
 		}

@@ -124,14 +124,14 @@ func (c *conn) serve() {
 		case err == errLineTooLong:
 			ss.verb = "(long line)"
 			ss.reply("500 line too long (#5.5.2)")
-			continue
 		case err != nil:
 			ss.end(err)
 			return
-		}
-		if !ss.command(line) {
-			c.flush()
-			return
+		default:
+			if !ss.command(line) {
+				c.flush()
+				return
+			}
 		}
 		if ss.errors >= maxErrors {
 			ss.verb = "(errors)"

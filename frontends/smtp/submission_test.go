@@ -639,3 +639,35 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("timed out waiting")
 }
+
+// An attempt given back after its window ended gives nothing to the next
+// window, and over-long lines count as errors too.
+func TestFailureWindowsAndLongLines(t *testing.T) {
+	now := time.Unix(1000, 0)
+	f := newFailureCounter(3, time.Minute)
+	f.now = func() time.Time { return now }
+	ip := netip.MustParseAddr("192.0.2.1")
+	_, held, _ := f.reserve(ip) // a session holds an attempt open
+	now = now.Add(2 * time.Minute)
+	for range 3 {
+		if _, _, ok := f.reserve(ip); !ok {
+			t.Fatal("refused in a new window")
+		}
+	}
+	f.undo(ip, held) // the old attempt ends without failing
+	if n, _, ok := f.reserve(ip); ok {
+		t.Fatalf("a fourth attempt in the window (count %d): the old window's undo freed a place", n)
+	}
+
+	sf := newSubmission(t, Role{}, nil)
+	c, _ := dial(t, sf.addr)
+	long := strings.Repeat("x", maxCommandLine+10) + "\r\n"
+	for i := range maxErrors {
+		if got := c.do(long); got != "500 line too long (#5.5.2)" {
+			t.Fatalf("long line %d: %q", i, got)
+		}
+	}
+	if got := c.reply(); got != "421 too many errors, closing the connection (#4.7.0)" {
+		t.Fatalf("after %d long lines: %q", maxErrors, got)
+	}
+}
