@@ -8,7 +8,10 @@ runs=${1:-3}
 work=$(mktemp -d /tmp/gqmail-users-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/" ./cmd/qmailctl
-mkdir -p "$work/root/users"
+# A root as the daemon makes it: qmailctl refuses a directory without
+# control/ and qmail.toml.
+mkdir -p "$work/root/users" "$work/root/control"
+: > "$work/root/qmail.toml"
 awk 'BEGIN { for (i = 0; i < 50000; i++) {
 	printf "=user%d:user%d:%d:100:/home/user%d:::\n", i, i, 10000 + i, i
 	printf "+user%d-:user%d:%d:100:/home/user%d:-::\n", i, i, 10000 + i, i }

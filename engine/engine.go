@@ -19,9 +19,13 @@
 // The schedule is the queue's due index: each pending recipient's next
 // attempt time is stored with it, so a restart keeps it, as qmail-send
 // keeps it in its channel files' times; SIGALRM (store.MakeAllDue) makes
-// everything due now. When its context ends the engine starts nothing new
-// and waits for the deliveries under way, for at most ShutdownGrace;
-// those still running then are abandoned and stay pending.
+// everything due now. A recipient the administrator held (store.Hold) is
+// out of that index: never tried, so never expired, until released; and
+// Bounce fails recipients at the administrator's word, with the same
+// bounces as a failed delivery. When its context ends the engine starts
+// nothing new and waits for the deliveries under way, for at most
+// ShutdownGrace; those still running then are abandoned and stay
+// pending.
 package engine
 
 import (
@@ -275,6 +279,13 @@ func (e *Engine) record(ctx context.Context, n uint64, job store.Job, res Result
 		return []*store.NewMessage{b}, nil
 	}
 	rec, err := e.DB.Record(context.Background(), r, finish)
+	if errors.Is(err, store.ErrGone) {
+		// The administrator deleted or bounced it meanwhile (qmailctl
+		// queue): there is nothing left to record or to try again.
+		e.Log.Delivery(n, kind, r.Text)
+		e.Log.Info("delivery %d: msg %d was removed from the queue while it was under way; result dropped", n, job.Msg)
+		return
+	}
 	if err != nil {
 		e.Log.Delivery(n, kind, r.Text)
 		e.Log.Alert("unable to record delivery %d: %v; will try again", n, err)

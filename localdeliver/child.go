@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/gqmail/gqmail/internal/control"
 	"github.com/gqmail/gqmail/internal/frame"
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/localdeliver/mailbox"
@@ -30,10 +31,10 @@ type job struct {
 }
 
 func encodeJob(j *job) [][]byte {
-	return [][]byte{
+	return append([][]byte{
 		[]byte(tagJob), []byte(j.User), []byte(j.Home), []byte(j.Local), []byte(j.Dash), []byte(j.Ext),
 		[]byte(j.Domain), []byte(j.Sender), []byte(j.DefaultDelivery), j.Message,
-	}
+	}, j.aliasFields()...)
 }
 
 func decodeJob(fields [][]byte) (*job, error) {
@@ -41,12 +42,12 @@ func decodeJob(fields [][]byte) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(f) != 9 {
+	if len(f) != 9 && len(f) != 9+aliasJobFields {
 		return nil, fmt.Errorf("%w: %q with %d fields", frame.ErrMalformed, tagJob, len(f))
 	}
 	j := &job{Sender: string(f[6]), DefaultDelivery: string(f[7]), Message: f[8]}
 	j.User, j.Home, j.Local, j.Dash, j.Ext, j.Domain = string(f[0]), string(f[1]), string(f[2]), string(f[3]), string(f[4]), string(f[5])
-	return j, nil
+	return j, j.setAliasFields(f[9:])
 }
 
 // ChildOptions are a delivery child's settings, from its command line.
@@ -54,6 +55,11 @@ type ChildOptions struct {
 	// ProgramTimeout ends a .qmail program that runs longer; zero means
 	// DefaultProgramTimeout.
 	ProgramTimeout time.Duration
+	// Control is the root's control directory (absolute), read as the
+	// user for the qualification of .forward addresses (defaulthost,
+	// defaultdomain, plusdomain, me), as dot-forward reads it; empty
+	// means none: those names themselves.
+	Control string
 }
 
 // RunChild is the main loop of a delivery child: jobs from conn, one
@@ -65,6 +71,10 @@ func RunChild(conn *frame.Conn, opts ChildOptions) error {
 	// The host name goes into every maildir file name; read it once.
 	host, _ := os.Hostname()
 	c := &childDeliverer{maildir: &mailbox.Maildir{Host: host}, mbox: &mailbox.Mbox{}, programs: programLimits{timeout: opts.ProgramTimeout}}
+	if opts.Control != "" {
+		// The helper logs the child's stderr, naming the uid.
+		c.control = control.Open(opts.Control, func(err error) { fmt.Fprintf(os.Stderr, "%v\n", err) })
+	}
 	for {
 		fields, rest, err := conn.ReadLimit(maxRequestFrame)
 		if err == io.EOF {
@@ -96,6 +106,7 @@ type childDeliverer struct {
 	maildir  *mailbox.Maildir
 	mbox     *mailbox.Mbox
 	programs programLimits
+	control  *control.Dir // nil: no control directory
 }
 
 func deferral(text string) *Response { return &Response{Err: outcome.Temporary("%s", text)} }

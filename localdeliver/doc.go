@@ -6,8 +6,10 @@
 //     else;
 //   - the helper (Helper, the only part of gqmail that keeps root)
 //     resolves the address itself, as qmail-lspawn does (Resolver: the
-//     users/assign table, then the password file, then the alias user;
-//     uid 0 refused, the home must exist and belong to the user), and
+//     users/assign table, then the password file, then the alias user,
+//     whose specific .qmail files come before the aliases table, which
+//     comes before its .qmail-default; uid 0 refused, the home must exist
+//     and belong to the user), and
 //     hands the delivery to a child running as that user. It also
 //     answers the daemon's two questions that need root: whether a local
 //     address exists (Client.CheckRecipient) and whether a login and
@@ -16,7 +18,9 @@
 //   - a delivery child (RunChild) runs with one user's uid and gid, never
 //     root, and does what qmail-local does: the home checks, the
 //     Delivered-To loop check, the .qmail file (dotqmail) and its lines in
-//     order: mbox and maildir deliveries (mailbox), programs, forwards.
+//     order: mbox and maildir deliveries (mailbox), programs, forwards,
+//     and "|dot-forward" lines, whose .forward it reads itself
+//     (dotforward).
 //
 // # Guarantees
 //
@@ -44,7 +48,7 @@
 //	helper → daemon   "rcptinfo/1"   token status account text
 //	daemon → helper   "auth/1"       token login password remoteip
 //	helper → daemon   "authresult/1" token status text
-//	helper → child    "job/1"        user home local dash ext domain sender defaultdelivery message  [descriptor]
+//	helper → child    "job/1"        user home local dash ext domain sender defaultdelivery message [lines owner]  [descriptor]
 //	child → helper    "result/1"     ""    letter text newsender forward...
 //	either way        "version"      the-tags-this-side-speaks...
 //
@@ -62,6 +66,9 @@
 //     resolved (Identity);
 //   - defaultdelivery: what an absent or empty .qmail means, from the
 //     helper's own start arguments;
+//   - lines, owner: only for an address of the aliases table (alias.go):
+//     the alias's targets as .qmail lines, run in place of a .qmail file,
+//     and the owner-NAME address that becomes the envelope sender;
 //   - letter, text: the result, internal/outcome's K, Z or D and the report;
 //   - newsender, forward...: the envelope sender and the addresses of the
 //     copies the delivery forwards, for the engine to queue;

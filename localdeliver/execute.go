@@ -7,14 +7,16 @@ import (
 	"time"
 
 	"github.com/gqmail/gqmail/internal/outcome"
+	"github.com/gqmail/gqmail/localdeliver/dotforward"
 	"github.com/gqmail/gqmail/localdeliver/dotqmail"
 	"github.com/gqmail/gqmail/localdeliver/mailbox"
 )
 
 // deliver performs one job as qmail-local does: the home checks, the loop
-// check, the .qmail file (or the default delivery), its lines in order,
-// and the forwards it collected, handed back to be queued. Any failing
-// line ends the delivery with that failure, and nothing is forwarded.
+// check, the .qmail file (or the default delivery), its lines in order
+// (a "|dot-forward" line is done here, by dotForward), and the forwards it
+// collected, handed back to be queued. Any failing line ends the delivery
+// with that failure, and nothing is forwarded.
 func (c *childDeliverer) deliver(j *job) *Response {
 	msg, err := newMessage(j.Message, j.Rest)
 	if err != nil {
@@ -43,7 +45,7 @@ func (c *childDeliverer) deliver(j *job) *Response {
 	}
 
 	fsys := dotqmail.OS{}
-	target, err := dotqmail.Find(fsys, j.Dash, j.Ext)
+	target, err := j.find(fsys)
 	if err != nil {
 		return fromError(err)
 	}
@@ -65,6 +67,15 @@ func (c *childDeliverer) deliver(j *job) *Response {
 		programEnv      []string
 		ctx             = context.Background()
 	)
+	getProgramEnv := func() []string {
+		if programEnv == nil {
+			programEnv = dotqmail.Env(dotqmail.Delivery{
+				User: j.User, Home: j.Home, Local: j.Local, Domain: j.Domain,
+				Sender: j.Sender, NewSender: newSender, Ext: j.Ext,
+			}, target, mailbox.DTLine(recipient), mailbox.RPLine(j.Sender), mailbox.UFLine(j.Sender, now))
+		}
+		return programEnv
+	}
 	// fail ends the delivery with err, its text after what the
 	// programs before it printed.
 	fail := func(err error) *Response {
@@ -87,14 +98,21 @@ lines:
 		case dotqmail.Forward:
 			forwards = append(forwards, in.Value)
 		case dotqmail.Program:
-			if programEnv == nil {
-				programEnv = dotqmail.Env(dotqmail.Delivery{
-					User: j.User, Home: j.Home, Local: j.Local, Domain: j.Domain,
-					Sender: j.Sender, NewSender: newSender, Ext: j.Ext,
-				}, target, mailbox.DTLine(recipient), mailbox.RPLine(j.Sender), mailbox.UFLine(j.Sender, now))
+			if call, ok := dotforward.Command(in.Value); ok {
+				stop, resp := c.dotForward(ctx, call, &forwardRun{
+					j: j, msg: msg, env: env, programEnv: getProgramEnv, rep: &rep,
+					files: &files, programs: &programs, forwards: &forwards,
+				}, fail)
+				if resp != nil {
+					return resp
+				}
+				if stop {
+					break lines
+				}
+				continue
 			}
 			programs++
-			exit, code, err := runProgram(in.Value, j.Home, msg, programEnv, &rep, c.programs)
+			exit, code, err := runProgram(in.Value, j.Home, msg, getProgramEnv(), &rep, c.programs)
 			if err != nil {
 				return fail(err)
 			}

@@ -11,6 +11,8 @@ import (
 	"github.com/gqmail/gqmail/internal/address"
 	"github.com/gqmail/gqmail/internal/layout"
 	"github.com/gqmail/gqmail/internal/outcome"
+	"github.com/gqmail/gqmail/localdeliver/aliases"
+	"github.com/gqmail/gqmail/localdeliver/dotqmail"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -22,14 +24,26 @@ type Identity struct {
 	// Local and Domain are the recipient split at its last "@".
 	Local  string
 	Domain string
-	// Source says what decided: "users/assign", "passwd" or "alias".
+	// Source says what decided: "users/assign", "passwd", "alias" (a
+	// .qmail file of the alias account) or "aliases" (the aliases table).
 	Source string
+	// Alias is the alias of the aliases table that holds the address,
+	// when Source is "aliases". The delivery then runs Lines, the alias's
+	// targets as .qmail lines, as the alias account (Assignment), instead
+	// of a .qmail file, with Owner (owner-NAME@domain, or "") as the
+	// envelope sender.
+	Alias *aliases.Alias
+	Lines []byte
+	Owner string
 }
 
 // Resolver maps addresses to identities: the assignment table first, then
-// the password file, then the alias user.
+// the password file, then the alias user: its specific .qmail file if it
+// has one, else the aliases table, else its .qmail-default.
 type Resolver struct {
 	Assign *store.AssignTable
+	// Aliases is the aliases table; nil when there is none.
+	Aliases *aliases.Table
 	// LookupUser finds an account by name; os/user.Lookup when nil.
 	LookupUser func(name string) (*user.User, error)
 	// AliasUser is the account for addresses no user owns; "alias" when
@@ -150,6 +164,37 @@ func (r *Resolver) getpw(id *Identity) error {
 	}
 	id.User, id.UID, id.GID, id.Home, id.Dash, id.Ext = u.Username, uid, gid, u.HomeDir, "-", local
 	id.Source = "alias"
+	return r.lookupAlias(id)
+}
+
+// lookupAlias consults the aliases table for an address that reached the
+// alias account, where fastforward behind ~alias/.qmail-default would:
+// only when the account's own lookup would come to .qmail-default or to
+// nothing. A specific ~alias/.qmail-NAME (or a .qmail-NAME-default) comes
+// first, as it does for qmail. The helper is root here, so the home is
+// looked at with lstat alone (presenceFS), as the recipient check does.
+func (r *Resolver) lookupAlias(id *Identity) error {
+	if r.Aliases == nil {
+		return nil
+	}
+	// The home first: an address with its own ~alias file never depends
+	// on the table, not even on its being readable.
+	t, err := dotqmail.Find(presenceFS{home: id.Home}, id.Dash, id.Ext)
+	if err != nil {
+		return err
+	}
+	if t.Name != "" && t.Name != ".qmail-default" {
+		return nil
+	}
+	a, ok, err := r.Aliases.Lookup(id.Local, id.Domain)
+	if err != nil {
+		return outcome.TemporaryErr(err, "Trouble reading users/aliases.db: %v. (#4.3.0)", err)
+	}
+	if !ok {
+		return nil
+	}
+	id.Alias, id.Source = a, "aliases"
+	id.Lines, id.Owner = a.Lines(id.Domain), a.OwnerAddress(id.Domain)
 	return nil
 }
 

@@ -132,9 +132,9 @@ func (rc *recipientCache) remove(el *list.Element) {
 }
 
 // checkRecipient answers rcpt/1 as qmail-lspawn and qmail-local would
-// decide a delivery to recipient, without delivering: the same Resolver,
-// the same home checks, and dotqmail.Find's lookup order for an
-// extension. A permanent failure of the delivery is "does not exist"; a
+// decide a delivery to recipient, without delivering: the same Resolver
+// (so an address of the aliases table exists), the same home checks, and
+// dotqmail.Find's lookup order for an extension. A permanent failure of the delivery is "does not exist"; a
 // temporary one is an error.
 //
 // It runs as root, so it never opens anything in the home and never
@@ -171,8 +171,9 @@ func (h *Helper) checkRecipient(recipient string) (RecipientInfo, error) {
 	if fi.Mode()&os.ModeSticky != 0 {
 		return RecipientInfo{}, outcome.Temporary("Home directory is sticky: user is editing his .qmail file. (#4.2.1)")
 	}
-	if id.Dash == "" {
-		// No .qmail, or an empty one, is the default delivery.
+	if id.Dash == "" || id.Alias != nil {
+		// No .qmail, or an empty one, is the default delivery; an alias
+		// of the aliases table is delivered by its own lines.
 		return RecipientInfo{Exists: true, Account: id.User}, nil
 	}
 	t, err := dotqmail.Find(presenceFS{home: id.Home}, id.Dash, id.Ext)

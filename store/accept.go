@@ -23,6 +23,9 @@ const chunkSize = 256 << 10
 // returns after the transaction is on disk; only then may the caller tell
 // the sender that the message was accepted. It takes over msg.Spool, if
 // any: accepted with the message, or discarded when Accept fails.
+//
+// A message whose ImportKey is already recorded is not queued again:
+// Accept discards it and returns the id the key was recorded with.
 func (db *DB) Accept(ctx context.Context, msg *NewMessage) (MsgID, error) {
 	p, err := db.prepare([]*NewMessage{msg})
 	if err != nil {
@@ -30,15 +33,26 @@ func (db *DB) Accept(ctx context.Context, msg *NewMessage) (MsgID, error) {
 		return 0, fmt.Errorf("queue database %s: accept: %w", db.path, err)
 	}
 	now := db.now()
-	var id MsgID
+	var (
+		id  MsgID
+		dup bool
+	)
 	err = db.update(ctx, func(tx *bolt.Tx) error {
+		if id, dup = importedTx(tx, msg.ImportKey); dup {
+			return nil
+		}
 		var err error
 		id, err = acceptTx(tx, p[0], now)
 		return err
 	})
-	if err != nil {
+	if err != nil || dup {
 		discard(msg)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("queue database %s: accept: %w", db.path, err)
+	}
+	if dup {
+		return id, nil
 	}
 	accepted(msg)
 	db.signalAccepted()
@@ -78,13 +92,21 @@ func (db *DB) route(m *NewMessage) ([]Recipient, error) {
 	if len(m.Recipients) == 0 {
 		return nil, errors.New("message has no recipients")
 	}
-	if db.router == nil {
+	if db.router == nil && m.Routes == nil {
 		return nil, errors.New("the queue was opened without a router (Options.Route)")
+	}
+	if m.Routes != nil && len(m.Routes) != len(m.Recipients) {
+		return nil, fmt.Errorf("message has %d recipients but %d routes", len(m.Recipients), len(m.Routes))
 	}
 	seen := make(map[string]bool, len(m.Recipients))
 	out := make([]Recipient, 0, len(m.Recipients))
-	for _, a := range m.Recipients {
-		r := Recipient{Address: a, Route: db.router(a)}
+	for i, a := range m.Recipients {
+		var r Recipient
+		if m.Routes != nil {
+			r = Recipient{Address: a, Route: m.Routes[i]}
+		} else {
+			r = Recipient{Address: a, Route: db.router(a)}
+		}
 		if r.Channel != route.Local && r.Channel != route.Remote {
 			return nil, fmt.Errorf("recipient %q was routed to no channel", a)
 		}
@@ -134,10 +156,14 @@ func acceptTx(tx *bolt.Tx, p prepared, now time.Time) (MsgID, error) {
 		return 0, err
 	}
 	id := MsgID(seq)
+	received := now
+	if !msg.Received.IsZero() {
+		received = msg.Received
+	}
 	env := &Envelope{
 		Sender:     msg.Sender,
 		Origin:     msg.Origin,
-		Received:   now,
+		Received:   received,
 		Size:       msg.size(),
 		Recipients: len(p.rcpts),
 		Open:       len(p.rcpts),
@@ -150,6 +176,9 @@ func acceptTx(tx *bolt.Tx, p prepared, now time.Time) (MsgID, error) {
 		}
 	}
 	if err := msgs.Put(msgKey(id), encodeEnvelope(env)); err != nil {
+		return 0, err
+	}
+	if err := recordImportTx(tx, msg.ImportKey, id); err != nil {
 		return 0, err
 	}
 	rcpts, due := tx.Bucket(bucketRcpts), tx.Bucket(bucketDue)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -14,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/gqmail/gqmail/internal/address"
+	"github.com/gqmail/gqmail/internal/tablefile"
 )
 
 // The assignment table file (users/assign.db) holds the qmail-users table:
@@ -103,22 +103,7 @@ func decodeAssign(b []byte) (*AssignEntry, error) {
 // WriteAssignTable replaces the table at path with entries, atomically.
 // Among entries with the same key the first one wins, as in qmail-newu.
 func WriteAssignTable(path string, entries []AssignEntry) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".new*")
-	if err != nil {
-		return fmt.Errorf("assignment table %s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	tmp.Close()
-	defer os.Remove(tmpName) // after a successful rename there is nothing to remove
-	if err := os.Chmod(tmpName, 0o644); err != nil {
-		return fmt.Errorf("assignment table %s: %w", path, err)
-	}
-	b, err := bolt.Open(tmpName, 0o644, &bolt.Options{Timeout: time.Second, NoFreelistSync: true})
-	if err != nil {
-		return fmt.Errorf("assignment table %s: %w", tmpName, err)
-	}
-	err = b.Update(func(tx *bolt.Tx) error {
+	err := tablefile.Replace(path, tablefile.Options{Mode: 0o644}, func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucket(bucketMeta)
 		if err != nil {
 			return err
@@ -169,29 +154,15 @@ func WriteAssignTable(path string, entries []AssignEntry) error {
 		}
 		return nil
 	})
-	if cerr := b.Close(); err == nil {
-		err = cerr
+	var te *tablefile.Error
+	if errors.As(err, &te) && te.Op != tablefile.OpSync {
+		return fmt.Errorf("assignment table %s: %w", te.Name, te.Err)
 	}
-	if err != nil {
-		return fmt.Errorf("assignment table %s: %w", tmpName, err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("assignment table %s: %w", path, err)
-	}
-	return syncDir(dir)
+	return err
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("opening %s to fsync it: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
+// syncDir is tablefile.SyncDir, kept under this name for the spool.
+func syncDir(dir string) error { return tablefile.SyncDir(dir) }
 
 // AssignTable reads the table at one path. It is safe for concurrent use.
 // Every lookup checks whether the file was replaced and, if so, opens the

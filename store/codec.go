@@ -16,7 +16,11 @@ const (
 	msgFormat1  byte = 1
 	msgFormat2  byte = 2 // adds the body file's name
 	rcptFormat1 byte = 1
+	rcptFormat2 byte = 2 // adds flags (rcptHeld); written only when a flag is set
 )
+
+// Recipient record flags (format 2).
+const rcptHeld = 1 << 0
 
 var errShortRecord = errors.New("record ends early")
 
@@ -146,7 +150,15 @@ func decodeEnvelope(id MsgID, b []byte) (*Envelope, error) {
 
 func encodeRecipient(r *RecipientState) []byte {
 	var enc encoder
-	enc.byte(rcptFormat1)
+	var flags uint64
+	if r.Held {
+		flags |= rcptHeld
+	}
+	if flags == 0 {
+		enc.byte(rcptFormat1)
+	} else {
+		enc.byte(rcptFormat2)
+	}
 	enc.string(r.Address)
 	enc.string(r.Deliver)
 	enc.byte(byte(r.Channel))
@@ -154,13 +166,17 @@ func encodeRecipient(r *RecipientState) []byte {
 	enc.uvarint(uint64(r.Attempts))
 	enc.time(r.Next)
 	enc.string(r.LastText)
+	if flags != 0 {
+		enc.uvarint(flags)
+	}
 	return enc.b
 }
 
 func decodeRecipient(ref Ref, b []byte) (*RecipientState, error) {
 	d := decoder{b: b}
-	if f := d.byte(); d.err == nil && f != rcptFormat1 {
-		return nil, fmt.Errorf("recipient %v: unknown record format %d", ref, f)
+	format := d.byte()
+	if d.err == nil && format != rcptFormat1 && format != rcptFormat2 {
+		return nil, fmt.Errorf("recipient %v: unknown record format %d", ref, format)
 	}
 	r := &RecipientState{Ref: ref}
 	r.Address = d.string()
@@ -170,6 +186,9 @@ func decodeRecipient(ref Ref, b []byte) (*RecipientState, error) {
 	r.Attempts = int(d.uvarint())
 	r.Next = d.time()
 	r.LastText = d.string()
+	if format >= rcptFormat2 {
+		r.Held = d.uvarint()&rcptHeld != 0
+	}
 	if d.err != nil {
 		return nil, fmt.Errorf("recipient %v: %w", ref, d.err)
 	}

@@ -20,8 +20,12 @@ import (
 // SchemaVersion is the layout of the queue database this code reads and
 // writes. Version 2 added body files (queue/bodies/) and the message
 // record that names them; a version 1 database is a version 2 one with no
-// body files, and is marked 2 when opened for writing.
-const SchemaVersion = 2
+// body files. Version 3 added held recipients (recipient record format
+// 2, written only for a held one); a version 2 database is a version 3
+// one with nothing held. An older database is marked with the current
+// version when opened for writing, so that an older gqmail, which could
+// not read a held recipient, refuses it rather than misread it.
+const SchemaVersion = 3
 
 var (
 	bucketMeta   = []byte("meta")
@@ -90,7 +94,7 @@ func Open(path string, opts Options) (*DB, error) {
 	})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("queue database %s is in use%s", path, holder(path))
+			return nil, inUse(path)
 		}
 		return nil, fmt.Errorf("queue database %s: %w", path, err)
 	}
@@ -125,6 +129,17 @@ func Open(path string, opts Options) (*DB, error) {
 	db.commit = newCommitter(b)
 	return db, nil
 }
+
+// inUse is the error for a database another process holds: it says who,
+// and wraps ErrInUse.
+func inUse(path string) error {
+	return inUseError(fmt.Sprintf("queue database %s is in use%s", path, holder(path)))
+}
+
+type inUseError string
+
+func (e inUseError) Error() string        { return string(e) }
+func (e inUseError) Is(target error) bool { return target == ErrInUse }
 
 func holder(path string) string {
 	b, err := os.ReadFile(path + ".owner")

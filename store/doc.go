@@ -20,8 +20,11 @@
 // behind it.
 //
 // Every recipient is in exactly one state: pending, delivered or failed.
-// Pending recipients, and only those, are in the due index under their next
-// attempt time. Record moves a recipient out of pending in the same
+// Pending recipients that are not held, and only those, are in the due
+// index under their next attempt time. A held recipient (Hold, Release:
+// qmailctl queue hold) is pending but out of the index, so the engine
+// never picks it and, since expiry is decided when an attempt ends, it
+// never expires while held. Record moves a recipient out of pending in the same
 // transaction that queues whatever the delivery produced (forwards), and the
 // transaction that finishes the last recipient of a message also deletes the
 // message and its body and queues its bounce, if any. So the database never
@@ -35,9 +38,14 @@
 //
 //	meta    "schema" → uint32 schema version
 //	msgs    msgID(8) → message record (sender, origin, time, size, counts)
-//	rcpts   msgID(8) index(4) → recipient record (address, state, attempts, next, last text)
-//	due     channel(1) next(8) msgID(8) index(4) → empty; pending recipients only
+//	rcpts   msgID(8) index(4) → recipient record (address, state, attempts, next, last text, held)
+//	due     channel(1) next(8) msgID(8) index(4) → empty; pending recipients not held only
 //	bodies  msgID(8) chunk(4) → up to 256 KiB of the message
+//	imports import key → msgID(8); made on first use by an importer (qmailctl
+//	        migrate queue): Accept records a message's key in its own
+//	        transaction and takes a key it has seen as the earlier message,
+//	        so an import run twice queues nothing twice. Keys outlive their
+//	        messages.
 //
 // A body of up to InlineMax (128 KiB) lives in the database, in chunks,
 // rather than in a file of its own: on the accept-and-deliver workload the
@@ -62,6 +70,17 @@
 // pread, so the descriptors handed to delivery share no offset that
 // matters.
 //
+// # Administration
+//
+// Entries, Entry, MakeDue, Hold, Release, Remove and FailNow serve
+// qmailctl queue (frontends/admin): each is one short transaction over a
+// page its caller chose, never a scan of the whole queue in one
+// transaction. FailNow finishes a message as Record does, its bounce
+// queued in the same transaction. OpenReadOnly reads a queue that no
+// daemon holds, and writes nothing.
+//
 // A database whose schema version is newer than this code, or that has no
-// recognisable schema, is refused with an error, never rewritten.
+// recognisable schema, is refused with an error, never rewritten. An older
+// one is read as it is and marked with SchemaVersion when opened for
+// writing (see SchemaVersion for what each version added).
 package store

@@ -27,7 +27,8 @@ func (db *DB) List(after MsgID, limit int) ([]Envelope, error) {
 	return out, err
 }
 
-// Count returns the number of queued messages and of pending recipients.
+// Count returns the number of queued messages and of pending recipients
+// that are not held (those in the due index).
 func (db *DB) Count() (messages, pending int, err error) {
 	err = db.view(func(tx *bolt.Tx) error {
 		messages = tx.Bucket(bucketMsgs).Stats().KeyN

@@ -72,6 +72,25 @@ type NewMessage struct {
 	// takes it over: once the call that was given it returns, it has
 	// been accepted or discarded.
 	Spool *Spool
+
+	// The fields below are for imports from another queue (package
+	// migrate); everything else leaves them zero.
+
+	// Received, when not zero, is kept as the arrival time instead of
+	// the time of Accept: the retry schedule and the queue lifetime
+	// count from a message's birth. The recipients are due at once all
+	// the same.
+	Received time.Time
+	// Routes, when not nil, is the route of each of Recipients (same
+	// length, same order), decided when the message was first queued
+	// (by qmail-send): Options.Route is not asked, so an address that
+	// already carries a virtualdomains prefix does not get a second one.
+	Routes []route.Route
+	// ImportKey, when not empty, names the message in the queue it was
+	// imported from. Accept records it in the same transaction as the
+	// message, and queues nothing when the key is already recorded: it
+	// returns the id of the earlier import instead (see Imported).
+	ImportKey string
 }
 
 // size is the message's length in bytes.
@@ -115,6 +134,10 @@ type RecipientState struct {
 	Next time.Time
 	// LastText is the report of the last attempt, if any.
 	LastText string
+	// Held is set on a pending recipient that the administrator put on
+	// hold: it is out of the due index, so it is neither tried nor
+	// expired until it is released.
+	Held bool
 }
 
 // Job is a due recipient with what a channel needs to deliver it.

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,11 @@ import (
 
 	"github.com/gqmail/gqmail/internal/outcome"
 )
+
+// ErrGone is what Record's error wraps when the recipient is no longer
+// pending: the administrator removed its message or failed it (qmailctl
+// queue delete, bounce) while the delivery was under way.
+var ErrGone = errors.New("no longer pending in the queue")
 
 // Result is the outcome of one delivery attempt of one recipient.
 type Result struct {
@@ -106,18 +112,20 @@ func (db *DB) record(ctx context.Context, r Result, finish Finisher) (Recorded, 
 }
 
 func (db *DB) recordTx(tx *bolt.Tx, r Result, enqueue []prepared, finish Finisher, now time.Time, out *Recorded) error {
-	rcpts, due, msgs := tx.Bucket(bucketRcpts), tx.Bucket(bucketDue), tx.Bucket(bucketMsgs)
+	rcpts, due := tx.Bucket(bucketRcpts), tx.Bucket(bucketDue)
 	v := rcpts.Get(rcptKey(r.Ref))
 	if v == nil {
-		return fmt.Errorf("recipient %v is not queued", r.Ref)
+		return fmt.Errorf("recipient %v is not queued: %w", r.Ref, ErrGone)
 	}
 	st, err := decodeRecipient(r.Ref, v)
 	if err != nil {
 		return err
 	}
 	if st.State != Pending {
-		return fmt.Errorf("recipient %v is already %v", r.Ref, st.State)
+		return fmt.Errorf("recipient %v is already %v: %w", r.Ref, st.State, ErrGone)
 	}
+	// A held recipient has no due entry; it may still have been under
+	// way when it was held, and its result counts.
 	if err := due.Delete(dueKey(st.Channel, st.Next, r.Ref)); err != nil {
 		return err
 	}
@@ -126,11 +134,14 @@ func (db *DB) recordTx(tx *bolt.Tx, r Result, enqueue []prepared, finish Finishe
 	st.State, _ = stateOf(r.Outcome)
 	if st.State == Pending {
 		st.Next = r.Next
-		if err := due.Put(dueKey(st.Channel, st.Next, r.Ref), nil); err != nil {
-			return err
+		if !st.Held {
+			if err := due.Put(dueKey(st.Channel, st.Next, r.Ref), nil); err != nil {
+				return err
+			}
 		}
 	} else {
 		st.Next = time.Time{}
+		st.Held = false
 	}
 	if err := rcpts.Put(rcptKey(r.Ref), encodeRecipient(st)); err != nil {
 		return err
@@ -146,48 +157,56 @@ func (db *DB) recordTx(tx *bolt.Tx, r Result, enqueue []prepared, finish Finishe
 		return nil
 	}
 
-	mv := msgs.Get(msgKey(r.Msg))
+	return db.closeTx(tx, r.Msg, 1, finish, now, out)
+}
+
+// closeTx counts ended recipients of message id as no longer open and,
+// when none is left, finishes the message: the finisher's messages (a
+// bounce) are queued and the message is deleted, in tx.
+func (db *DB) closeTx(tx *bolt.Tx, id MsgID, ended int, finish Finisher, now time.Time, out *Recorded) error {
+	msgs := tx.Bucket(bucketMsgs)
+	mv := msgs.Get(msgKey(id))
 	if mv == nil {
-		return fmt.Errorf("recipient %v belongs to a message that is not queued", r.Ref)
+		return fmt.Errorf("message %d is not queued", id)
 	}
-	env, err := decodeEnvelope(r.Msg, mv)
+	env, err := decodeEnvelope(id, mv)
 	if err != nil {
 		return err
 	}
-	env.Open--
+	env.Open -= ended
 	if env.Open > 0 {
-		return msgs.Put(msgKey(r.Msg), encodeEnvelope(env))
+		return msgs.Put(msgKey(id), encodeEnvelope(env))
 	}
 
-	all, err := recipientsTx(tx, r.Msg)
+	all, err := recipientsTx(tx, id)
 	if err != nil {
 		return err
 	}
 	if finish != nil {
 		head, err := db.head(tx, env)
 		if err != nil {
-			return fmt.Errorf("finishing message %d: %w", r.Msg, err)
+			return fmt.Errorf("finishing message %d: %w", id, err)
 		}
 		more, err := finish(env, all, head)
 		if err != nil {
-			return fmt.Errorf("finishing message %d: %w", r.Msg, err)
+			return fmt.Errorf("finishing message %d: %w", id, err)
 		}
 		for _, m := range more {
 			if m.Spool != nil {
-				return fmt.Errorf("finishing message %d: a finisher's message must carry its body in Body", r.Msg)
+				return fmt.Errorf("finishing message %d: a finisher's message must carry its body in Body", id)
 			}
 			rcpts, err := db.route(m)
 			if err != nil {
-				return fmt.Errorf("finishing message %d: %w", r.Msg, err)
+				return fmt.Errorf("finishing message %d: %w", id, err)
 			}
-			id, err := acceptTx(tx, prepared{msg: m, rcpts: rcpts}, now)
+			qid, err := acceptTx(tx, prepared{msg: m, rcpts: rcpts}, now)
 			if err != nil {
 				return err
 			}
-			out.Queued = append(out.Queued, id)
+			out.Queued = append(out.Queued, qid)
 		}
 	}
-	if err := deleteMessageTx(tx, r.Msg, all); err != nil {
+	if err := deleteMessageTx(tx, id, all); err != nil {
 		return err
 	}
 	out.Finished = true

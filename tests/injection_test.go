@@ -378,7 +378,7 @@ func TestInstallLinks(t *testing.T) {
 	if code != 100 || !strings.Contains(out, other+": left alone, it is a file that is not a Go program") {
 		t.Fatalf("exit %d, want 100 naming %s:\n%s", code, other, out)
 	}
-	for _, p := range []string{"usr/lib/sendmail", "usr/bin/mailq", root + "/bin/qmail-inject", root + "/bin/qmail-queue", root + "/bin/forward"} {
+	for _, p := range []string{"usr/lib/sendmail", "usr/bin/mailq", "usr/bin/newaliases", root + "/bin/qmail-inject", root + "/bin/qmail-queue", root + "/bin/forward"} {
 		target, err := os.Readlink(filepath.Join(stage, p))
 		if err != nil || target != bin(filepath.Base(p)) {
 			t.Errorf("%s -> %q (%v), want %s", p, target, err, bin(filepath.Base(p)))

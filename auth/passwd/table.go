@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gqmail/gqmail/internal/layout"
+	"github.com/gqmail/gqmail/internal/tablefile"
 )
 
 const schemaVersion = 1
@@ -269,38 +270,18 @@ func lockTable(path string) (unlock func(), err error) {
 // was none, mode 0600 and (for root) the directory's owner.
 func replace(path string, m map[string]string, old fs.FileInfo) error {
 	dir := filepath.Dir(path)
-	mode := fs.FileMode(0o600)
+	opts := tablefile.Options{Mode: 0o600}
 	var owner *syscall.Stat_t
 	if old != nil {
-		mode = old.Mode().Perm()
+		opts.Mode = old.Mode().Perm()
 		owner, _ = old.Sys().(*syscall.Stat_t)
 	} else if fi, err := os.Stat(dir); err == nil {
 		owner, _ = fi.Sys().(*syscall.Stat_t)
 	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".new*")
-	if err != nil {
-		if errors.Is(err, fs.ErrPermission) {
-			return fmt.Errorf("passwd table %s: cannot write in %s: %w (run as root, or as the owner of %s)", path, dir, unwrapPath(err), dir)
-		}
-		return fmt.Errorf("passwd table %s: %w", path, err)
+	if owner != nil && os.Geteuid() == 0 {
+		opts.Chown, opts.UID, opts.GID = true, int(owner.Uid), int(owner.Gid)
 	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName) // after a successful rename there is nothing to remove
-	err = tmp.Chmod(mode)
-	if err == nil && owner != nil && os.Geteuid() == 0 {
-		err = tmp.Chown(int(owner.Uid), int(owner.Gid))
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("passwd table %s: %w", path, err)
-	}
-	db, err := bolt.Open(tmpName, mode, &bolt.Options{Timeout: time.Second, NoFreelistSync: true})
-	if err != nil {
-		return fmt.Errorf("passwd table %s: %w", tmpName, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	err := tablefile.Replace(path, opts, func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucket(bucketMeta)
 		if err != nil {
 			return err
@@ -320,28 +301,14 @@ func replace(path string, m map[string]string, old fs.FileInfo) error {
 		}
 		return nil
 	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
+	var te *tablefile.Error
+	switch {
+	case !errors.As(err, &te) || te.Op == tablefile.OpSync:
+		return err
+	case te.Op == tablefile.OpCreate && errors.Is(te.Err, fs.ErrPermission):
+		return fmt.Errorf("passwd table %s: cannot write in %s: %w (run as root, or as the owner of %s)", path, dir, unwrapPath(te.Err), dir)
 	}
-	if err != nil {
-		return fmt.Errorf("passwd table %s: %w", tmpName, err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("passwd table %s: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("opening %s to fsync it: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
+	return fmt.Errorf("passwd table %s: %w", te.Name, te.Err)
 }
 
 func unwrapPath(err error) error {

@@ -1,10 +1,17 @@
 // Command qmailctl administers a gqmail root: the qmail-users table
-// (users import, export, show), the links that put sendmail and qmail's
-// commands where software looks for them, and, later, the queue.
+// (users import, export, show), the aliases table, the SMTP AUTH
+// passwords, the links that put sendmail and qmail's commands where
+// software looks for them, the queue (queue.go), .forward conversion, and
+// the move from a qmail installation.
 //
+//	qmailctl [--root DIR] queue list|stat|show|retry|hold|release|delete|bounce ...
 //	qmailctl [--root DIR] users import [--dry-run] FILE
 //	qmailctl [--root DIR] users export
 //	qmailctl [--root DIR] users show ADDRESS
+//	qmailctl [--root DIR] aliases import [--dry-run] FILE | check | export | show ADDRESS
+//	qmailctl [--root DIR] passwd set [--hash] LOGIN | delete LOGIN | import [--dry-run] FILE | list
+//	qmailctl [--root DIR] forward convert [--dry-run] HOME...
+//	qmailctl [--root DIR] migrate [control|users|queue|all] [--from DIR] [--dry-run] [--force]
 //	qmailctl [--root DIR] install-links [--force] [--bindir DIR] [--destdir DIR]
 //	qmailctl --version
 //
@@ -114,5 +121,9 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().StringVar(&a.root, "root", cli.DefaultRoot(), cli.RootHelp)
 	root.AddCommand(a.usersCommand(), a.installLinksCommand(), a.passwdCommand())
+	root.AddCommand(a.forwardCommand())
+	root.AddCommand(a.queueCommand())
+	root.AddCommand(a.aliasesCommand())
+	root.AddCommand(a.migrateCommand())
 	return root
 }

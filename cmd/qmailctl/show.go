@@ -14,6 +14,7 @@ import (
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/internal/route"
 	"github.com/gqmail/gqmail/localdeliver"
+	"github.com/gqmail/gqmail/localdeliver/aliases"
 	"github.com/gqmail/gqmail/localdeliver/dotqmail"
 	"github.com/gqmail/gqmail/store"
 )
@@ -43,13 +44,24 @@ func (a *app) usersShow(out io.Writer, address string) error {
 	}
 	tab := store.OpenAssignTable(p.Assign)
 	defer tab.Close()
-	r := &localdeliver.Resolver{Assign: tab, AliasUser: cfg.Users.Alias}
+	aliasTable := aliases.OpenTable(aliases.Path(p))
+	defer aliasTable.Close()
+	r := &localdeliver.Resolver{Assign: tab, Aliases: aliasTable, AliasUser: cfg.Users.Alias}
 	id, err := r.Resolve(rc.Deliver)
 	if err != nil {
 		return verdict(out, err)
 	}
 	fmt.Fprintf(out, "user: %s\nuid: %d\ngid: %d\nhome: %s\ndash: %q\next: %q\nfrom: %s\n",
 		id.User, id.UID, id.GID, id.Home, id.Dash, id.Ext, id.Source)
+	if id.Alias != nil {
+		// The aliases table decides: its lines, run as the alias account.
+		fmt.Fprintf(out, "alias: %s (users/aliases.db)\n", id.Alias.Name)
+		if owner := id.Alias.OwnerAddress(id.Domain); owner != "" {
+			fmt.Fprintf(out, "owner: %s\n", owner)
+		}
+		out.Write(id.Alias.Lines(id.Domain))
+		return nil
+	}
 	if err := os.Chdir(id.Home); err != nil {
 		return verdict(out, outcome.TemporaryErr(err, "Unable to switch to %s: %v. (#4.3.0)", id.Home, err))
 	}

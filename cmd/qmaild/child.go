@@ -18,6 +18,7 @@ import (
 func runChild(args []string) error {
 	fs := flag.NewFlagSet("qmaild deliver-child", flag.ContinueOnError)
 	programTimeout := fs.Duration("program-timeout", localdeliver.DefaultProgramTimeout, "time limit of a .qmail program")
+	controlDir := fs.String("control", "", "the root's control directory, absolute (qualifies .forward addresses)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,5 +39,5 @@ func runChild(args []string) error {
 			return fmt.Errorf("delivery child: /dev/null on descriptor 0: %w", err)
 		}
 	}
-	return localdeliver.RunChild(conn, localdeliver.ChildOptions{ProgramTimeout: *programTimeout})
+	return localdeliver.RunChild(conn, localdeliver.ChildOptions{ProgramTimeout: *programTimeout, Control: *controlDir})
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gqmail/gqmail/engine"
+	"github.com/gqmail/gqmail/frontends/admin"
 	"github.com/gqmail/gqmail/frontends/inject"
 	"github.com/gqmail/gqmail/frontends/smtp"
 	"github.com/gqmail/gqmail/internal/config"
@@ -422,6 +423,15 @@ func serve(s *setup, db *store.DB, router *route.Router, helper *localdeliver.Cl
 		TrustedUIDs:     []int{0, os.Getuid()},
 		MaxMessageBytes: s.cfg.SMTP.MaxMessageBytes,
 	}
+	// qmailctl queue: root and the daemon's own account only.
+	adminPath := admin.SocketPath(s.paths.Submit)
+	adminSock, err := admin.Listen(adminPath)
+	if err != nil {
+		sock.Close()
+		return err
+	}
+	defer os.Remove(adminPath)
+	adm := &admin.Server{Queue: db, Changer: db, Bouncer: eng, Kick: eng.Kick, Log: s.log, AllowedUIDs: []int{0, os.Getuid()}}
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -439,6 +449,11 @@ func serve(s *setup, db *store.DB, router *route.Router, helper *localdeliver.Cl
 
 	wg.Go(func() {
 		if err := sub.Serve(sock); err != nil {
+			s.log.Alert("%v", err)
+		}
+	})
+	wg.Go(func() {
+		if err := adm.Serve(adminSock); err != nil {
 			s.log.Alert("%v", err)
 		}
 	})
@@ -469,6 +484,8 @@ func serve(s *setup, db *store.DB, router *route.Router, helper *localdeliver.Cl
 	closeAll(listeners)
 	sock.Close()
 	sub.CloseConns()
+	adminSock.Close()
+	adm.CloseConns()
 	stop()
 	wg.Wait()
 	if why == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/gqmail/gqmail/internal/layout"
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/localdeliver"
+	"github.com/gqmail/gqmail/localdeliver/aliases"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -65,14 +66,16 @@ func runHelper(args []string) error {
 	defer conn.Close()
 	assign := store.OpenAssignTable(layout.For(*root).Assign)
 	defer assign.Close()
+	aliasTable := aliases.OpenTable(aliases.Path(layout.For(*root)))
+	defer aliasTable.Close()
 	self := fmt.Sprintf("/proc/self/fd/%d", exe.Fd())
 	if len(checkpassword) == 0 {
 		checkpassword = []string{self, "checkpassword", "--root", *root}
 	}
 	h := &localdeliver.Helper{
-		Resolver:        &localdeliver.Resolver{Assign: assign, AliasUser: *alias},
+		Resolver:        &localdeliver.Resolver{Assign: assign, Aliases: aliasTable, AliasUser: *alias},
 		DefaultDelivery: *dd,
-		ChildCommand:    []string{self, "deliver-child", "--program-timeout", programTimeout.String()},
+		ChildCommand:    []string{self, "deliver-child", "--program-timeout", programTimeout.String(), "--control", layout.For(*root).Control},
 		Checkpassword:   checkpassword,
 		SetCredentials:  os.Geteuid() == 0,
 		Warn:            func(format string, args ...any) { log.Warning(format, args...) },

@@ -48,14 +48,18 @@ func (s *Server) list(w *bufio.Writer, uid int, trusted bool) error {
 			}
 			for _, r := range rs {
 				next := uint64(0)
-				if !r.Next.IsZero() {
+				if !r.Next.IsZero() && !r.Held {
 					next = uint64(r.Next.Unix())
+				}
+				state := r.State.String()
+				if r.Held {
+					state = "held" // qmailctl queue hold: waiting, never tried until released
 				}
 				text := r.LastText
 				if !trusted && r.Channel == route.Local && text != "" {
 					text = "(the local delivery's report is in the daemon's log)"
 				}
-				if err := frame.Write(w, []byte("rcpt"), []byte(r.Address), []byte(r.Channel.String()), []byte(r.State.String()),
+				if err := frame.Write(w, []byte("rcpt"), []byte(r.Address), []byte(r.Channel.String()), []byte(state),
 					frame.U64(uint64(r.Attempts)), frame.U64(next), []byte(text)); err != nil {
 					return err
 				}

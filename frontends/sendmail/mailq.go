@@ -26,13 +26,19 @@ func Mailq(env *Env) int {
 	for _, m := range list {
 		fmt.Fprintf(w, "%s GMT  #%d  %d  <%s>\n", m.Received.UTC().Format("2 Jan 2006 15:04:05"), m.ID, m.Size, qlog.Safe(m.Sender))
 		for _, r := range m.Recipients {
-			done := ""
-			if r.State != "pending" {
-				done = "  done"
+			mark := "  done"
+			switch r.State {
+			case "pending":
+				mark = ""
+			case "held": // as qmailctl queue list shows it
+				mark = "  held"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\n", done, r.Channel, qlog.Safe(r.Address))
-			if r.State == "pending" && r.Attempts > 0 {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", mark, r.Channel, qlog.Safe(r.Address))
+			switch {
+			case r.State == "pending" && r.Attempts > 0:
 				fmt.Fprintf(w, "\t\t%d attempts, next %s: %s\n", r.Attempts, r.Next.UTC().Format(time.DateTime), readable(r.LastText))
+			case r.State == "held" && r.Attempts > 0:
+				fmt.Fprintf(w, "\t\t%d attempts, held: %s\n", r.Attempts, readable(r.LastText))
 			}
 		}
 	}

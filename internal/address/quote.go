@@ -1,6 +1,7 @@
 // Package address holds what gqmail does to envelope addresses in more
 // than one place, as qmail does it: quoting them for SMTP commands and
-// Return-Path lines, and lowercasing them for comparison.
+// Return-Path lines, lowercasing them for comparison, and qualifying them
+// as qmail-inject, newaliases and dot-forward do (Qualifier).
 package address
 
 import "strings"

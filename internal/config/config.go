@@ -36,7 +36,7 @@
 //	failure_window = "15m"
 //
 //	[delivery]
-//	defaultdelivery = "./Mailbox"   # or "./Maildir/": what an absent or empty .qmail means
+//	defaultdelivery = "./Mailbox"   # or "./Maildir/", or "|dot-forward .forward\n./Mailbox": what an absent or empty .qmail means
 //	program_timeout = "16m40s"      # a .qmail program running longer is killed (Postfix's 1000 s)
 //
 //	[users]
@@ -333,9 +333,8 @@ func (c *Config) check() error {
 	if c.SMTP.StressTimeout <= 0 {
 		return fmt.Errorf("smtp.stress_timeout: %v is not a positive duration", c.SMTP.StressTimeout)
 	}
-	dd := c.Delivery.DefaultDelivery
-	if dd == "" || !(strings.HasPrefix(dd, ".") || strings.HasPrefix(dd, "/")) || strings.ContainsAny(dd, "\n\x00") {
-		return fmt.Errorf("delivery.defaultdelivery: %q is not a mailbox (./Mailbox) or maildir (./Maildir/) path", dd)
+	if err := checkDefaultDelivery(c.Delivery.DefaultDelivery); err != nil {
+		return err
 	}
 	if c.Delivery.ProgramTimeout <= 0 {
 		return fmt.Errorf("delivery.program_timeout: %v is not a positive duration", c.Delivery.ProgramTimeout)
@@ -443,7 +442,8 @@ filter_timeout = %q
 
 [delivery]
 # What an absent or empty .qmail file means: "./Mailbox" (mbox) or
-# "./Maildir/" (maildir), relative to the user's home.
+# "./Maildir/" (maildir), relative to the user's home. Lines are separated
+# by \n: "|dot-forward .forward\n./Mailbox" reads ~/.forward first.
 defaultdelivery = %q
 # A .qmail program running longer is killed with its process group, and
 # the delivery deferred (Postfix's command_time_limit).
@@ -513,4 +513,17 @@ failure_window = %q
 		c.Remote.Port, c.Remote.StartTLS, c.Remote.PlainFallback, c.Remote.GroupRecipients, q(c.DNS.Servers), c.Log.Format,
 		c.TLS.Cert, c.TLS.Key, c.TLS.Required, q(c.Auth.Checkpassword), c.Auth.RestrictSenders, c.Auth.CheckFromHeader,
 		c.Auth.MaxFailures, c.Auth.FailureWindow.String())
+}
+
+// checkDefaultDelivery accepts what qmail-start's defaultdelivery may be
+// here: one or more lines, separated by newlines (qmail's documented
+// "|dot-forward .forward\n./Mailbox"), each a mailbox (./Mailbox), a
+// maildir (./Maildir/) or a program (|command): no empty line, no NUL.
+func checkDefaultDelivery(dd string) error {
+	for _, line := range strings.Split(dd, "\n") {
+		if line == "" || !strings.ContainsAny(line[:1], "./|") || strings.ContainsRune(line, 0) {
+			return fmt.Errorf("delivery.defaultdelivery: %q is not a mailbox (./Mailbox), maildir (./Maildir/) or program (|dot-forward .forward) line, one a line", dd)
+		}
+	}
+	return nil
 }

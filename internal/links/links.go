@@ -54,6 +54,7 @@ func Plan(bindir, root, destdir string) []Link {
 		{at("/usr/sbin/sendmail"), cmd("sendmail")},
 		{at("/usr/lib/sendmail"), cmd("sendmail")},
 		{at("/usr/bin/mailq"), cmd("mailq")},
+		{at("/usr/bin/newaliases"), cmd("newaliases")},
 	}
 	for _, name := range []string{"sendmail", "mailq", "qmail-inject", "qmail-queue", "forward"} {
 		plan = append(plan, Link{at(filepath.Join(root, "bin", name)), cmd(name)})

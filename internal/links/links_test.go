@@ -16,7 +16,7 @@ func bindir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, name := range []string{"sendmail", "mailq", "qmail-inject", "qmail-queue", "forward"} {
+	for _, name := range []string{"sendmail", "mailq", "qmail-inject", "qmail-queue", "forward", "newaliases"} {
 		if err := os.Symlink(self, filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
 		}
@@ -33,6 +33,7 @@ func TestPlanNamesQmailsPlaces(t *testing.T) {
 		"/stage/usr/sbin/sendmail /opt/gq/bin/sendmail",
 		"/stage/usr/lib/sendmail /opt/gq/bin/sendmail",
 		"/stage/usr/bin/mailq /opt/gq/bin/mailq",
+		"/stage/usr/bin/newaliases /opt/gq/bin/newaliases",
 		"/stage/var/qmail/bin/sendmail /opt/gq/bin/sendmail",
 		"/stage/var/qmail/bin/mailq /opt/gq/bin/mailq",
 		"/stage/var/qmail/bin/qmail-inject /opt/gq/bin/qmail-inject",

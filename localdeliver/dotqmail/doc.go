@@ -77,6 +77,10 @@
 //	            after it; any other "+" line is ignored
 //	other       forward; the whole line is the address
 //
+// A program line that runs dot-forward ("|dot-forward .forward") is still a
+// Program here; the delivery child recognises it (dotforward.Command) and
+// reads the .forward itself instead of running a shell.
+//
 // Forward addresses are taken verbatim: no qualification, no brackets, no
 // comments. A file holding only comments (or "+" lines) has no instructions
 // and is not empty: nothing is delivered and the delivery succeeds. As in

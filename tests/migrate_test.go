@@ -1,0 +1,250 @@
+package tests
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// qmailTree builds a qmail installation's queue in qmail's exact layout:
+// mess files made under a temporary name and linked as their inode
+// number in split directories, info with "F" sender, local and remote
+// with "T" (to do) and "D" (done) recipients, todo with qmail-queue's
+// envelope.
+type qmailTree struct {
+	t     *testing.T
+	home  string // QMAILHOME
+	queue string
+	split uint64
+}
+
+func newQmailTree(t *testing.T, dir string) *qmailTree {
+	t.Helper()
+	q := &qmailTree{t: t, home: dir, queue: filepath.Join(dir, "queue"), split: 23}
+	for _, sub := range []string{"mess", "info", "local", "remote"} {
+		for i := range q.split {
+			q.mkdir(filepath.Join(sub, strconv.FormatUint(i, 10)))
+		}
+	}
+	for _, sub := range []string{"todo", "intd", "bounce", "pid", "lock"} {
+		q.mkdir(sub)
+	}
+	write(t, filepath.Join(q.queue, "lock", "sendmutex"), "")
+	return q
+}
+
+func (q *qmailTree) mkdir(rel string) {
+	if err := os.MkdirAll(filepath.Join(q.queue, rel), 0o755); err != nil {
+		q.t.Fatal(err)
+	}
+}
+
+// mess writes a message as qmail-queue does: pid/NAME, linked to
+// mess/S/<its inode>, the pid/ name removed.
+func (q *qmailTree) mess(text string) uint64 {
+	q.t.Helper()
+	tmp := filepath.Join(q.queue, "pid", fmt.Sprintf("%d.%d.1", os.Getpid(), time.Now().UnixNano()))
+	write(q.t, tmp, text)
+	fi, err := os.Stat(tmp)
+	if err != nil {
+		q.t.Fatal(err)
+	}
+	id := fi.Sys().(*syscall.Stat_t).Ino
+	if err := os.Link(tmp, q.path("mess", id)); err != nil {
+		q.t.Fatal(err)
+	}
+	os.Remove(tmp)
+	return id
+}
+
+func (q *qmailTree) path(sub string, id uint64) string {
+	if sub == "todo" || sub == "intd" || sub == "bounce" {
+		return filepath.Join(q.queue, sub, strconv.FormatUint(id, 10))
+	}
+	return filepath.Join(q.queue, sub, strconv.FormatUint(id%q.split, 10), strconv.FormatUint(id, 10))
+}
+
+// envelope writes records, each ended by NUL, as qmail does.
+func (q *qmailTree) envelope(sub string, id uint64, records ...string) {
+	write(q.t, q.path(sub, id), strings.Join(records, "\x00")+"\x00")
+}
+
+func message(subject string) string {
+	return "Received: (qmail 4242 invoked by uid 1000); 1 Dec 2026 10:00:00 -0000\nSubject: " + subject + "\n\nhello from qmail\n"
+}
+
+// A stopped qmail's queue moves into gqmail: every recipient qmail had
+// not yet done is delivered once, none it had done is delivered again, a
+// second import queues nothing, and a damaged entry stays where it was.
+func TestMigrateQueueFromQmail(t *testing.T) {
+	root, addr, acct := setupRoot(t, "", nil)
+	startDaemon(t, root, addr, acct).stop() // makes the root and its queue
+	q := newQmailTree(t, filepath.Join(filepath.Dir(root), "qmail"))
+
+	pre := q.mess(message("preprocessed"))
+	q.envelope("info", pre, "Fsender@example.org")
+	q.envelope("local", pre, "Talice@localhost", "Ddone-local@localhost")
+	q.envelope("remote", pre, "Ddone-remote@remote.test", "Tbob@remote.test")
+	local := q.mess(message("local only"))
+	q.envelope("info", local, "F")
+	q.envelope("local", local, "Tcarol@localhost")
+	finished := q.mess(message("finished"))
+	q.envelope("info", finished, "Fsender@example.org")
+	q.envelope("local", finished, "Dfinished@localhost")
+	todo := q.mess(message("not preprocessed"))
+	q.envelope("intd", todo, "u1000", "p4242", "Fsender@example.org", "Tdave@localhost", "Terin@remote.test")
+	q.envelope("todo", todo, "u1000", "p4242", "Fsender@example.org", "Tdave@localhost", "Terin@remote.test")
+	corrupt := q.mess(message("corrupt"))
+	write(t, q.path("info", corrupt), "sender without its F\x00")
+	chownTree(t, q.home, acct)
+
+	ctl := func(args ...string) string {
+		t.Helper()
+		cmd := command(acct, bin("qmailctl"), append([]string{"--root", root, "migrate", "--from", q.home}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("qmailctl migrate %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	out := ctl("--dry-run", "queue")
+	if !strings.Contains(out, "3 messages with 5 recipients to import, 1 finished, 1 damaged") || !strings.Contains(out, "1 of them not yet preprocessed") {
+		t.Fatalf("dry run:\n%s", out)
+	}
+	out = ctl("queue")
+	if !strings.Contains(out, "3 messages queued with 5 recipients, 0 imported before") {
+		t.Fatalf("import:\n%s", out)
+	}
+	if !strings.Contains(out, q.path("info", corrupt)+": malformed info") {
+		t.Errorf("the corrupt entry is not reported by name:\n%s", out)
+	}
+	out = ctl("queue")
+	if !strings.Contains(out, "0 messages queued with 0 recipients, 3 imported before") {
+		t.Fatalf("second import:\n%s", out)
+	}
+	for _, path := range []string{q.path("mess", corrupt), q.path("info", corrupt), q.path("mess", pre), q.path("todo", todo)} {
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("the import changed qmail's queue: %v", err)
+		}
+	}
+
+	d := startDaemon(t, root, addr, acct)
+	starting := regexp.MustCompile(`starting delivery \d+: msg \d+ to (local|remote) (\S+)`)
+	want := []string{"local alice@localhost", "local carol@localhost", "local dave@localhost", "remote bob@remote.test", "remote erin@remote.test"}
+	var got []string
+	waitFor(t, "every recipient left to be tried", 20*time.Second, func() bool {
+		got = got[:0]
+		for _, m := range starting.FindAllStringSubmatch(d.log.String(), -1) {
+			got = append(got, m[1]+" "+m[2])
+		}
+		return len(got) >= len(want) && len(maildirNew(t, root)) >= 3
+	})
+	time.Sleep(500 * time.Millisecond) // anything delivered twice would show by now
+	got = got[:0]
+	for _, m := range starting.FindAllStringSubmatch(d.log.String(), -1) {
+		if m[1] == "local" || !slices.Contains(got, m[1]+" "+m[2]) { // remote retries may come later
+			got = append(got, m[1]+" "+m[2])
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("deliveries started: %v\nwant each of %v once", got, want)
+	}
+	var subjects []string
+	for _, f := range maildirNew(t, root) {
+		b, _ := os.ReadFile(f)
+		if m := regexp.MustCompile(`(?m)^Subject: (.*)$`).FindSubmatch(b); m != nil {
+			subjects = append(subjects, string(m[1]))
+		}
+	}
+	slices.Sort(subjects)
+	if !slices.Equal(subjects, []string{"local only", "not preprocessed", "preprocessed"}) {
+		t.Errorf("the Maildir holds %v", subjects)
+	}
+	d.stop()
+	if out := ctl("queue"); !strings.Contains(out, "3 imported before") {
+		t.Errorf("an import after the delivery:\n%s", out)
+	}
+}
+
+// qmail-send's lock held: the queue is not touched.
+func TestMigrateQueueRefusesARunningQmail(t *testing.T) {
+	root, addr, acct := setupRoot(t, "", nil)
+	startDaemon(t, root, addr, acct).stop()
+	q := newQmailTree(t, filepath.Join(filepath.Dir(root), "qmail"))
+	id := q.mess(message("x"))
+	q.envelope("info", id, "Fa@example.org")
+	q.envelope("local", id, "Talice@localhost")
+	lock, err := os.Open(filepath.Join(q.queue, "lock", "sendmutex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin("qmailctl"), "--root", root, "migrate", "--from", q.home, "queue").CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 111 || !strings.Contains(string(out), "qmail-send is running") {
+		t.Fatalf("with qmail-send's lock held: %v\n%s", err, out)
+	}
+}
+
+// The import opens queue.db itself: with the daemon running it says so
+// and queues nothing.
+func TestMigrateQueueRefusesARunningDaemon(t *testing.T) {
+	root, addr, acct := setupRoot(t, "", nil)
+	d := startDaemon(t, root, addr, acct)
+	q := newQmailTree(t, filepath.Join(filepath.Dir(root), "qmail"))
+	id := q.mess(message("x"))
+	q.envelope("info", id, "Fa@example.org")
+	q.envelope("local", id, "Talice@localhost")
+	chownTree(t, q.home, acct)
+	out, err := command(acct, bin("qmailctl"), "--root", root, "migrate", "--from", q.home, "queue").CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 111 || !strings.Contains(string(out), "the gqmail daemon must be stopped") {
+		t.Fatalf("with the daemon running: %v\n%s", err, out)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if len(maildirNew(t, root)) != 0 || strings.Contains(d.log.String(), "starting delivery") {
+		t.Fatalf("something was delivered:\n%s", d.log)
+	}
+}
+
+// control and users: qmail's files checked and copied, users/cdb read
+// when users/assign is missing, a differing file refused without --force.
+func TestMigrateControlAndUsers(t *testing.T) {
+	root, addr, acct := setupRoot(t, "", nil)
+	startDaemon(t, root, addr, acct).stop()
+	home := filepath.Join(filepath.Dir(root), "qmail")
+	write(t, filepath.Join(home, "control", "me"), "mail.example.org\n")
+	write(t, filepath.Join(home, "control", "smtproutes"), ":relay.example.net\n")
+	write(t, filepath.Join(home, "control", "morercpthosts.cdb"), "compiled")
+	write(t, filepath.Join(home, "users", "assign"), goodAssign)
+
+	out, err := qmailctl(t, root, "migrate", "--from", home, "control")
+	if err == nil || !strings.Contains(out, "me: "+filepath.Join(root, "control", "me")+" differs") || !strings.Contains(out, "--force") {
+		t.Fatalf("control over the root's own me: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(root, "control", "smtproutes")); err == nil {
+		t.Fatal("smtproutes was copied although the step was refused")
+	}
+	if out, err = qmailctl(t, root, "migrate", "--from", home, "--force", "control"); err != nil || !strings.Contains(out, "control: 2 copied") || !strings.Contains(out, "ignored   morercpthosts.cdb") {
+		t.Fatalf("control --force: %v\n%s", err, out)
+	}
+	if out, err = qmailctl(t, root, "migrate", "--from", home, "users"); err != nil || !strings.Contains(out, "4 assignments imported") {
+		t.Fatalf("users: %v\n%s", err, out)
+	}
+	if out, err = qmailctl(t, root, "users", "export"); err != nil || out != goodAssign {
+		t.Fatalf("export after the migration: %v\n%s", err, out)
+	}
+}
