@@ -29,8 +29,13 @@ var ErrInUse = errors.New("queue database is in use")
 // the wait for the file's lock: a running daemon holds it for good, and
 // the error then wraps ErrInUse. Calls that write fail.
 func OpenReadOnly(path string, timeout time.Duration) (*DB, error) {
-	if _, err := os.Stat(path); err != nil {
+	fi, err := os.Lstat(path)
+	if err != nil {
 		return nil, fmt.Errorf("queue database %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		// A link or a FIFO would be followed, or waited on, by bbolt.
+		return nil, fmt.Errorf("queue database %s: not a regular file (%v)", path, fi.Mode().Type())
 	}
 	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: true})
 	if err != nil {

@@ -41,7 +41,7 @@ or had nothing to convert, 100 when some could not be converted, 111 on a
 failure. --dry-run prints what it would write and writes nothing.`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, homes []string) error {
-			return a.forwardConvert(cmd.OutOrStdout(), homes, dryRun)
+			return a.forwardConvert(terminalSafe(cmd.OutOrStdout()), homes, dryRun)
 		},
 	}
 	convert.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be written, write nothing")

@@ -30,6 +30,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/gqmail/gqmail/internal/cli"
 	"github.com/gqmail/gqmail/internal/layout"
@@ -126,4 +127,32 @@ func newRoot() *cobra.Command {
 	root.AddCommand(a.aliasesCommand())
 	root.AddCommand(a.migrateCommand())
 	return root
+}
+
+// terminalSafe returns w, or, when w is a terminal, a writer that turns
+// every control byte but newline and tab into '?': text from outside
+// (a message's header from a remote client, a user's .forward) must not
+// drive the administrator's terminal.
+func terminalSafe(w io.Writer) io.Writer {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return w
+	}
+	return controlEscaper{w}
+}
+
+type controlEscaper struct{ w io.Writer }
+
+func (e controlEscaper) Write(p []byte) (int, error) {
+	q := make([]byte, len(p))
+	for i, c := range p {
+		if (c < ' ' && c != '\n' && c != '\t') || c == 0x7f {
+			c = '?'
+		}
+		q[i] = c
+	}
+	if _, err := e.w.Write(q); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/gqmail/gqmail/frontends/admin"
 	"github.com/gqmail/gqmail/internal/cli"
@@ -160,6 +163,12 @@ func (a *app) queueReader() (admin.Reader, error) {
 	if !errors.Is(err, admin.ErrNotRunning) {
 		return nil, err
 	}
+	// queue/ is the daemon account's: root reads nothing there with its
+	// own rights, so a database planted by that account (a FIFO, a
+	// crafted file) can hang or crash only a process of that account.
+	if err := becomeQueueOwner(p.Queue); err != nil {
+		return nil, err
+	}
 	l, lerr := admin.OpenLocal(p.QueueDB)
 	if errors.Is(lerr, store.ErrInUse) {
 		return nil, fmt.Errorf("%v, yet %v: is it starting or stopping? try again", err, lerr)
@@ -168,6 +177,39 @@ func (a *app) queueReader() (admin.Reader, error) {
 		return nil, lerr
 	}
 	return l, nil
+}
+
+// becomeQueueOwner makes this process, when it runs as root, the owner of
+// the queue directory (the daemon's account), for good: the read-only
+// commands need nothing more. It does nothing for another caller.
+func becomeQueueOwner(queueDir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fd, err := unix.Open(queueDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", queueDir, err)
+	}
+	var st unix.Stat_t
+	err = unix.Fstat(fd, &st)
+	unix.Close(fd)
+	if err != nil {
+		return fmt.Errorf("%s: %w", queueDir, err)
+	}
+	if st.Uid == 0 {
+		return nil // a root's own queue: nobody else could plant anything
+	}
+	uid, gid := int(st.Uid), int(st.Gid)
+	if err := syscall.Setgroups([]int{gid}); err != nil {
+		return fmt.Errorf("setgroups(%d): %w", gid, err)
+	}
+	if err := syscall.Setgid(gid); err != nil {
+		return fmt.Errorf("setgid(%d): %w", gid, err)
+	}
+	if err := syscall.Setuid(uid); err != nil {
+		return fmt.Errorf("setuid(%d): %w", uid, err)
+	}
+	return nil
 }
 
 func (a *app) queueCommand() *cobra.Command {
@@ -286,7 +328,7 @@ func (a *app) queueShow() *cobra.Command {
 				return err
 			}
 			defer r.Close()
-			out := bufio.NewWriter(cmd.OutOrStdout())
+			out := bufio.NewWriter(terminalSafe(cmd.OutOrStdout()))
 			defer out.Flush()
 			var msg *admin.Message
 			var text bytes.Buffer

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -62,4 +63,13 @@ func FuzzReadIDs(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestControlEscaperKeepsLinesAndTabs(t *testing.T) {
+	var b bytes.Buffer
+	w := controlEscaper{&b}
+	w.Write([]byte("Subject: \x1b]2;owned\x07\x1b[2J\r\n\tfolded\x7f\n"))
+	if got := b.String(); got != "Subject: ?]2;owned??[2J?\n\tfolded?\n" {
+		t.Fatalf("escaped %q", got)
+	}
 }

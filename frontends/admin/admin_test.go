@@ -111,6 +111,9 @@ func TestListStatShowAndChangesThroughTheSocket(t *testing.T) {
 	if got := list(t, c, Filter{State: StateDeferred}); len(got) != 1 || got[0].ID != uint64(b) {
 		t.Errorf("--state deferred = %+v", got)
 	}
+	if got := list(t, c, Filter{IDs: []uint64{}}); len(got) != 0 {
+		t.Errorf("an empty id list (list - with nothing on stdin) selected %d messages", len(got))
+	}
 	if got := list(t, c, Filter{Domain: "FAR.example", IDs: []uint64{uint64(a)}}); len(got) != 1 {
 		t.Errorf("--domain with an id = %+v", got)
 	}

@@ -139,7 +139,7 @@ type Filter struct {
 	// All must be set to select every message with no other field set:
 	// a change with nothing named changes nothing.
 	All       bool     `json:"all,omitempty"`
-	IDs       []uint64 `json:"ids,omitempty"`
+	IDs       []uint64 `json:"ids"`              // nil: no id filter; empty: no message (not omitted, so the two differ on the wire)
 	Sender    string   `json:"sender,omitempty"` // address, without case; "<>" for the null sender
 	Rcpt      string   `json:"rcpt,omitempty"`   // address, without case
 	Domain    string   `json:"domain,omitempty"` // a recipient's domain, without case
