@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -227,5 +229,30 @@ func TestEntriesPagesStopAtUpToAndAtTheRecipientBound(t *testing.T) {
 	page, more, _ = db.Entries(2, 4, 10, 100)
 	if len(page) != 2 || more || page[0].ID != 3 {
 		t.Fatalf("page up to 4 = %+v, more %v", page, more)
+	}
+}
+
+// A queue.db that is a FIFO or a link is refused at once, not waited on
+// or followed.
+func TestOpenReadOnlyRefusesWhatIsNotAFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.db")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := OpenReadOnly(fifo, time.Second); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("a FIFO: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("OpenReadOnly waited on a FIFO")
+	}
+	link := filepath.Join(dir, "link.db")
+	os.Symlink(fifo, link)
+	if _, err := OpenReadOnly(link, time.Second); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("a link: %v", err)
 	}
 }
