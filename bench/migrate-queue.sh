@@ -53,11 +53,17 @@ for i in range(n):
 EOF
 echo "qmail queue: $messages messages, $(du -sh "$work/qmail/queue" | cut -f1)"
 
+# As root, queue/ goes to nobody, as qmaild gives it to its account: the
+# import then writes it as that account, in a child.
+chmod 755 "$work"
 fresh_root() {
 	rm -rf "$work/root"
 	mkdir -p "$work/root/control" "$work/root/queue"
 	: > "$work/root/qmail.toml"
 	printf 'localhost\n' > "$work/root/control/me"
+	if [ "$(id -u)" = 0 ]; then
+		chown nobody: "$work/root/queue"
+	fi
 }
 
 i=1

@@ -45,6 +45,9 @@
 //   - a mess file with neither info nor todo (qmail-send never saw it, or
 //     finished it and was stopped before removing it), or with intd only
 //     (qmail-queue was stopped before it acknowledged the message);
+//   - a file that is not a regular file with one link: a symbolic link
+//     (never followed, below the queue directory, for files and
+//     directories alike), a hard link, a FIFO, a device (qfile.go);
 //   - an unreadable file, an info that is not "F" sender NUL, a local,
 //     remote or todo file with a record of another kind, without its
 //     final NUL, or with an empty recipient.
@@ -155,7 +158,7 @@ var ErrQmailRunning = errors.New("qmail-send is running")
 // would refuse to start. It says nothing of a qmail-send started after it.
 func CheckQmailStopped(queueDir string) error {
 	path := filepath.Join(queueDir, "lock", "sendmutex")
-	f, err := os.Open(path)
+	f, _, err := openQueueFile(queueDir, "lock/sendmutex")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -182,7 +185,7 @@ func CheckQmailStopped(queueDir string) error {
 // with numbered directories) or cannot be listed.
 func ScanQueue(dir string) (*QueueScan, error) {
 	s := &QueueScan{Dir: dir}
-	split, err := detectSplit(filepath.Join(dir, "mess"))
+	split, err := detectSplit(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -223,8 +226,9 @@ func ScanQueue(dir string) (*QueueScan, error) {
 
 // detectSplit counts the numbered directories of mess/, which qmail's
 // install makes 0 .. conf-split-1.
-func detectSplit(mess string) (int, error) {
-	entries, err := os.ReadDir(mess)
+func detectSplit(dir string) (int, error) {
+	mess := filepath.Join(dir, "mess")
+	entries, err := readQueueDir(dir, "mess")
 	if err != nil {
 		return 0, fmt.Errorf("not a qmail queue: %w", err)
 	}
@@ -257,7 +261,7 @@ func (s *QueueScan) listSplit(sub string, report bool) (map[uint64]string, error
 	out := map[uint64]string{}
 	for d := range s.Split {
 		dir := filepath.Join(s.Dir, sub, strconv.Itoa(d))
-		entries, err := os.ReadDir(dir)
+		entries, err := readQueueDir(s.Dir, sub+"/"+strconv.Itoa(d))
 		if errors.Is(err, fs.ErrNotExist) && !report {
 			continue
 		}
@@ -292,7 +296,7 @@ func (s *QueueScan) list(sub string, split bool) (map[uint64]string, error) {
 	}
 	out := map[uint64]string{}
 	dir := filepath.Join(s.Dir, sub)
-	entries, err := os.ReadDir(dir)
+	entries, err := readQueueDir(s.Dir, sub)
 	if errors.Is(err, fs.ErrNotExist) {
 		return out, nil
 	}
@@ -318,24 +322,22 @@ func sortedIDs(m map[uint64]string) []uint64 {
 
 // message sorts out message id, whose mess file is at messPath.
 func (s *QueueScan) message(id uint64, messPath string, others map[string]map[uint64]string) {
-	fi, err := os.Stat(messPath)
+	f, st, err := openQueueFile(s.Dir, s.rel(messPath))
 	if err != nil {
-		s.damaged(messPath, err.Error())
+		s.damaged(messPath, why(err, messPath))
 		return
 	}
-	if !fi.Mode().IsRegular() {
-		s.damaged(messPath, "not a regular file")
-		return
-	}
-	m := QueueMessage{ID: id, Mess: messPath, Size: fi.Size(), UID: -1, Arrived: fi.ModTime()}
-	m.Key = fmt.Sprintf("qmail:%d:%d:%d", id, fi.ModTime().UnixNano(), fi.Size())
+	f.Close()
+	mtime := time.Unix(st.Mtim.Unix())
+	m := QueueMessage{ID: id, Mess: messPath, Size: st.Size, UID: -1, Arrived: mtime}
+	m.Key = fmt.Sprintf("qmail:%d:%d:%d", id, mtime.UnixNano(), st.Size)
 	if b := others["bounce"][id]; b != "" {
 		s.Warnings = append(s.Warnings, QueueProblem{b, "qmail-send had not yet sent this bounce for the recipients that failed; gqmail will not send it"})
 	}
 	if todo := others["todo"][id]; todo != "" {
-		data, err := os.ReadFile(todo)
+		data, _, err := readQueueFile(s.Dir, s.rel(todo))
 		if err != nil {
-			s.damaged(todo, err.Error())
+			s.damaged(todo, why(err, todo))
 			return
 		}
 		if m.UID, m.Sender, m.Recipients, err = parseTodo(data); err != nil {
@@ -354,20 +356,16 @@ func (s *QueueScan) message(id uint64, messPath string, others map[string]map[ui
 		}
 		return
 	}
-	ifi, err := os.Stat(info)
-	var data []byte
-	if err == nil {
-		data, err = os.ReadFile(info)
-	}
+	data, ist, err := readQueueFile(s.Dir, s.rel(info))
 	if err != nil {
-		s.damaged(info, err.Error())
+		s.damaged(info, why(err, info))
 		return
 	}
 	if m.Sender, err = parseInfo(data); err != nil {
 		s.damaged(info, err.Error())
 		return
 	}
-	m.Arrived = ifi.ModTime()
+	m.Arrived = time.Unix(ist.Mtim.Unix())
 	m.Routes = []route.Route{}
 	for _, ch := range []struct {
 		sub     string
@@ -377,9 +375,9 @@ func (s *QueueScan) message(id uint64, messPath string, others map[string]map[ui
 		if path == "" {
 			continue
 		}
-		data, err := os.ReadFile(path)
+		data, _, err := readQueueFile(s.Dir, s.rel(path))
 		if err != nil {
-			s.damaged(path, err.Error())
+			s.damaged(path, why(err, path))
 			return
 		}
 		pending, done, err := parseChannel(data)
@@ -528,6 +526,22 @@ type ImportOptions struct {
 // which ImportQueue stops at once. Messages queued before an error stay
 // queued: an import run again goes on where this one stopped.
 func ImportQueue(ctx context.Context, db *store.DB, scan *QueueScan, opts ImportOptions) (*QueueImport, error) {
+	return ImportQueueTo(ctx, StoreQueuer{db}, scan, opts)
+}
+
+// Queuer queues one message of qmail's queue: StoreQueuer in this
+// process, or a QueueWriterClient, whose queue-writer child does it as the
+// owner of the root's queue.
+type Queuer interface {
+	// Queue queues m, reading its body from body (the mess file, opened
+	// by ImportQueue, at its start), unless m.Key was imported before
+	// (skipped). problem is a failure of m alone, err one of the queue.
+	Queue(ctx context.Context, m *QueueMessage, body *os.File) (skipped bool, problem string, err error)
+}
+
+// ImportQueueTo is ImportQueue into q. It opens each mess file itself
+// (OpenMess), so q only ever reads a descriptor.
+func ImportQueueTo(ctx context.Context, q Queuer, scan *QueueScan, opts ImportOptions) (*QueueImport, error) {
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = 128
@@ -547,7 +561,7 @@ func ImportQueue(ctx context.Context, db *store.DB, scan *QueueScan, opts Import
 		go func() {
 			defer wg.Done()
 			for m := range next {
-				skipped, problem, err := importOne(ctx, db, m)
+				skipped, problem, err := importOne(ctx, q, scan, m)
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -598,17 +612,26 @@ func cmpString(a, b string) int {
 	return 0
 }
 
-// importOne queues m unless its key is recorded. A mess file that cannot
-// be read, or changed since the scan, is a problem for m alone.
-func importOne(ctx context.Context, db *store.DB, m *QueueMessage) (skipped bool, problem string, err error) {
+// importOne opens m's mess file and hands it to q. A mess file that
+// cannot be opened, or changed since the scan, is a problem for m alone.
+func importOne(ctx context.Context, q Queuer, scan *QueueScan, m *QueueMessage) (skipped bool, problem string, err error) {
+	f, err := scan.OpenMess(m)
+	if err != nil {
+		return false, why(err, m.Mess), nil
+	}
+	defer f.Close()
+	return q.Queue(ctx, m, f)
+}
+
+// StoreQueuer queues into a queue database this process holds.
+type StoreQueuer struct{ DB *store.DB }
+
+// Queue queues m unless its key is recorded, reading its body from f.
+func (q StoreQueuer) Queue(ctx context.Context, m *QueueMessage, f *os.File) (skipped bool, problem string, err error) {
+	db := q.DB
 	if _, ok, err := db.Imported(m.Key); err != nil || ok {
 		return ok, "", err
 	}
-	f, err := os.Open(m.Mess)
-	if err != nil {
-		return false, err.Error(), nil
-	}
-	defer f.Close()
 	msg := &store.NewMessage{
 		Sender:     m.Sender,
 		Recipients: m.Recipients,

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -109,7 +110,13 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	if opts.Owner != "" {
 		// Best effort: the owner file only improves an error message.
-		_ = os.WriteFile(path+".owner", fmt.Appendf(nil, "%d %s\n", os.Getpid(), opts.Owner), 0o644)
+		// Never through a symbolic link, nor into a FIFO.
+		if f, err := os.OpenFile(path+".owner", os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644); err == nil {
+			if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+				fmt.Fprintf(f, "%d %s\n", os.Getpid(), opts.Owner)
+			}
+			f.Close()
+		}
 	}
 	db := &DB{
 		path:     path,

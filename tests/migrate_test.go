@@ -248,3 +248,104 @@ func TestMigrateControlAndUsers(t *testing.T) {
 		t.Fatalf("export after the migration: %v\n%s", err, out)
 	}
 }
+
+// Run as root, the import never opens anything in the root's queue/ as
+// root: the daemon's account owns that directory, and a queue/bodies it
+// pointed at a directory of root's must not make root give away the files
+// there or create any. The store side runs as queue/'s owner, whose files
+// it makes. qmail's queue is read without following links or opening a
+// FIFO: a mess file linked to a secret, a FIFO in todo/, are damaged.
+func TestMigrateQueueAsRootTrustsNothingInTheRootsQueue(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	root, addr, acct := setupRoot(t, "", nil)
+	startDaemon(t, root, addr, acct).stop()
+	queue := filepath.Join(root, "queue")
+	q := newQmailTree(t, filepath.Join(filepath.Dir(root), "qmail"))
+	small := q.mess(message("small"))
+	q.envelope("info", small, "Fsender@example.org")
+	q.envelope("local", small, "Talice@localhost")
+	large := q.mess(message("large") + strings.Repeat("a large body line\n", 10000))
+	q.envelope("info", large, "Fsender@example.org")
+	q.envelope("local", large, "Tbob@localhost")
+	secret := filepath.Join(t.TempDir(), "shadow")
+	write(t, secret, "root:$6$secret\n")
+	const linked = 46
+	if err := os.Symlink(secret, q.path("mess", linked)); err != nil {
+		t.Fatal(err)
+	}
+	q.envelope("todo", linked, "u1024", "p123", "Fjoe@example.org", "Tattacker@evil.example")
+	fifo := q.mess(message("fifo"))
+	if err := syscall.Mkfifo(q.path("todo", fifo), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// The daemon's account plants queue/bodies -> a directory of root's.
+	victim := t.TempDir()
+	os.Chmod(victim, 0o755)
+	write(t, filepath.Join(victim, "file"), "root's\n")
+	bodies := filepath.Join(queue, "bodies")
+	os.Rename(bodies, bodies+".real")
+	if err := os.Symlink(victim, bodies); err != nil {
+		t.Fatal(err)
+	}
+	os.Lchown(bodies, acct.uid, acct.gid)
+
+	ctl := func() (string, error) {
+		cmd := exec.Command(bin("qmailctl"), "--root", root, "migrate", "--from", q.home, "queue")
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+			}
+		}()
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := ctl()
+	t.Logf("with queue/bodies planted: %v\n%s", err, out)
+	for _, want := range []string{q.path("mess", linked) + ": ", "symbolic link", q.path("todo", fifo) + ": ", "FIFO"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output does not name %q", want)
+		}
+	}
+	if strings.Contains(out, "panic") {
+		t.Errorf("panic:\n%s", out)
+	}
+	entries, _ := os.ReadDir(victim)
+	if len(entries) != 1 || entries[0].Name() != "file" {
+		t.Errorf("the import made files in the planted directory: %v", entries)
+	}
+	fi, err := os.Stat(filepath.Join(victim, "file"))
+	if err != nil || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("root's file in the planted directory changed hands: %v", err)
+	}
+	if fi, err := os.Stat(victim); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("the planted directory changed hands: %v", err)
+	}
+
+	os.Remove(bodies)
+	os.Rename(bodies+".real", bodies)
+	out, err = ctl()
+	if err != nil || !strings.Contains(out, "2 messages with 2 recipients to import") || !strings.Contains(out, "imported before") {
+		t.Fatalf("the import again: %v\n%s", err, out)
+	}
+	// What it made in queue/ is the daemon's account's own.
+	filepath.Walk(queue, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Sys().(*syscall.Stat_t).Uid != uint32(acct.uid) {
+			t.Errorf("%s belongs to uid %d, not the daemon's account", p, fi.Sys().(*syscall.Stat_t).Uid)
+		}
+		return nil
+	})
+	d := startDaemon(t, root, addr, acct)
+	waitFor(t, "both messages delivered", 20*time.Second, func() bool { return len(maildirNew(t, root)) >= 2 })
+	time.Sleep(300 * time.Millisecond)
+	if n := len(maildirNew(t, root)); n != 2 || strings.Contains(d.log.String(), "evil.example") {
+		t.Errorf("%d delivered; log:\n%s", n, d.log)
+	}
+	d.stop()
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -16,10 +17,13 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
 	"github.com/gqmail/gqmail/internal/cli"
 	"github.com/gqmail/gqmail/internal/control"
+	"github.com/gqmail/gqmail/internal/fds"
+	"github.com/gqmail/gqmail/internal/frame"
 	"github.com/gqmail/gqmail/internal/layout"
 	"github.com/gqmail/gqmail/internal/route"
 	"github.com/gqmail/gqmail/migrate"
@@ -56,7 +60,11 @@ three steps, run in this order by "migrate" or "migrate all", or alone:
 qmail's files are only read. The queue step needs qmail-send stopped (it
 tests queue/lock/sendmutex) and the gqmail daemon stopped too (it opens
 queue.db, which the daemon holds). Do not start qmail-send again on the
-imported queue. --dry-run says what would be done and changes nothing.`,
+imported queue. --dry-run says what would be done and changes nothing.
+
+Run as root, the queue step reads qmail's queue as root, following no link
+in it, and writes the root's queue/ as the account that owns it (the
+daemon's), in a child; run as another user, that user must own queue/.`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			step := "all"
@@ -69,6 +77,7 @@ imported queue. --dry-run says what would be done and changes nothing.`,
 	cmd.Flags().StringVar(&m.from, "from", "/var/qmail", "the qmail installation (QMAILHOME)")
 	cmd.Flags().BoolVar(&m.dryRun, "dry-run", false, "say what would be done, change nothing")
 	cmd.Flags().BoolVar(&m.force, "force", false, "control: overwrite the root's files that differ from qmail's")
+	cmd.AddCommand(a.queueWriterCommand())
 	return cmd
 }
 
@@ -85,8 +94,15 @@ func (m *migration) run(cmd *cobra.Command, step string) error {
 	if same(m.from, p.Root) {
 		return usageError{fmt.Errorf("--from %s is the root itself", m.from)}
 	}
+	// The first SIGINT or SIGTERM stops the import between messages (what
+	// was queued stays queued); the handler then goes, so a second one
+	// ends qmailctl at once, wherever it is.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	switch step {
 	case "control":
 		return m.control(p)
@@ -256,30 +272,17 @@ func (m *migration) queue(ctx context.Context, p layout.Paths) error {
 	if len(scan.Messages) == 0 {
 		return nil
 	}
-	controls := control.Open(p.Control, nil)
-	if err := controls.Check(); err != nil {
-		return fmt.Errorf("queue: the root's control files route the messages not yet preprocessed; fix them first:\n%w", err)
-	}
-	router := &route.Router{Controls: controls}
-	db, err := store.Open(p.QueueDB, store.Options{Owner: "qmailctl migrate queue", Route: router.Route})
-	if err != nil {
-		if strings.Contains(err.Error(), "is in use") {
-			return fmt.Errorf("queue: the import writes queue.db itself, so the gqmail daemon must be stopped: %w", err)
-		}
-		return fmt.Errorf("queue: %w", err)
-	}
 	var opts migrate.ImportOptions
 	if m.progress {
 		bar := m.bar(int64(len(scan.Messages)), "queue", false)
 		defer bar.Finish()
 		opts.Progress = func(done int) { bar.Set(done) }
 	}
-	res, err := migrate.ImportQueue(ctx, db, scan, opts)
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if ferr := chownQueueFiles(p); err == nil {
-		err = ferr
+	var res *migrate.QueueImport
+	if os.Geteuid() == 0 {
+		res, err = importAsOwner(ctx, p, scan, opts)
+	} else {
+		res, err = importHere(ctx, p, scan, opts)
 	}
 	if res != nil {
 		fmt.Fprintf(m.out, "queue: %d messages queued with %d recipients, %d imported before, %d unreadable, in %v\n",
@@ -289,9 +292,173 @@ func (m *migration) queue(ctx context.Context, p layout.Paths) error {
 		}
 	}
 	if err != nil {
+		if res == nil {
+			return fmt.Errorf("queue: %w", err)
+		}
 		return fmt.Errorf("queue: %w (what was queued stays queued; run the import again to go on)", err)
 	}
 	return nil
+}
+
+// openQueueStore opens the root's queue database for the import, with the
+// root's control files to route the messages not yet preprocessed. Its
+// errors say what to do.
+func openQueueStore(p layout.Paths) (*store.DB, error) {
+	controls := control.Open(p.Control, nil)
+	if err := controls.Check(); err != nil {
+		return nil, fmt.Errorf("the root's control files route the messages not yet preprocessed; fix them first:\n%w", err)
+	}
+	router := &route.Router{Controls: controls}
+	db, err := store.Open(p.QueueDB, store.Options{Owner: "qmailctl migrate queue", Route: router.Route})
+	if err != nil {
+		if errors.Is(err, store.ErrInUse) || strings.Contains(err.Error(), "is in use") {
+			return nil, fmt.Errorf("the import writes queue.db itself, so the gqmail daemon must be stopped: %w", err)
+		}
+		return nil, err
+	}
+	return db, nil
+}
+
+// importHere queues in this process, which is not root: it must be the
+// owner of the root's queue/, as the daemon's account is.
+func importHere(ctx context.Context, p layout.Paths, scan *migrate.QueueScan, opts migrate.ImportOptions) (*migrate.QueueImport, error) {
+	if uid, _, err := queueOwner(p); err != nil {
+		return nil, err
+	} else if uid != os.Geteuid() {
+		return nil, fmt.Errorf("%s belongs to uid %d: run the import as that account (the daemon's) or as root", p.Queue, uid)
+	}
+	db, err := openQueueStore(p)
+	if err != nil {
+		return nil, err
+	}
+	res, err := migrate.ImportQueue(ctx, db, scan, opts)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return res, err
+}
+
+// queueOwner returns the owner of the root's queue/, opened without
+// following a symbolic link.
+func queueOwner(p layout.Paths) (uid, gid int, err error) {
+	fd, err := unix.Open(p.Queue, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w (the daemon makes it at its first start)", p.Queue, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", p.Queue, err)
+	}
+	return int(st.Uid), int(st.Gid), nil
+}
+
+// writerFD is the descriptor the queue writer gets its socket on.
+const writerFD = 3
+
+// importAsOwner is the import run as root: root reads qmail's queue, and
+// a child running as the owner of the root's queue/ (the daemon's
+// account), "qmailctl migrate queue-writer", does everything in that
+// directory, so that root never opens a file the account could have
+// planted there. Each message goes to the child as its envelope and the
+// descriptor of its mess file (internal/frame).
+func importAsOwner(ctx context.Context, p layout.Paths, scan *migrate.QueueScan, opts migrate.ImportOptions) (*migrate.QueueImport, error) {
+	uid, gid, err := queueOwner(p)
+	if err != nil {
+		return nil, err
+	}
+	if uid == 0 {
+		return nil, fmt.Errorf("%s belongs to root, but the daemon runs as its own account (qmail.toml [users] daemon), which must own it: start qmaild once as root (it gives queue/ to that account), then import again", p.Queue)
+	}
+	root, err := filepath.Abs(p.Root)
+	if err != nil {
+		return nil, err
+	}
+	conn, theirs, err := frame.Pair()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("/proc/self/exe", "--root", root, "migrate", "queue-writer")
+	cmd.Env = []string{}
+	cmd.Dir = "/"
+	cmd.Stderr = os.Stderr
+	cmd.ExtraFiles = []*os.File{theirs} // writerFD
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}},
+	}
+	err = cmd.Start()
+	theirs.Close()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("starting the queue writer as uid %d: %w", uid, err)
+	}
+	wait := func() error {
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("the queue writer (uid %d): %w", uid, err)
+		}
+		return nil
+	}
+	client, err := migrate.NewQueueWriterClient(conn)
+	if err != nil {
+		conn.Close()
+		wait()
+		return nil, err
+	}
+	res, err := migrate.ImportQueueTo(ctx, client, scan, opts)
+	client.Close()
+	if werr := wait(); err == nil {
+		err = werr
+	}
+	return res, err
+}
+
+// queueWriterCommand is the child of importAsOwner; it is not for people.
+func (a *app) queueWriterCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    "queue-writer",
+		Short:  "the import's writer of the root's queue (started by migrate queue as root)",
+		Hidden: true,
+		Args:   args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.queueWriter()
+		},
+	}
+}
+
+func (a *app) queueWriter() error {
+	if err := fds.Sanitize(writerFD); err != nil {
+		return err
+	}
+	// The parent takes the terminal's signals; the writer ends when the
+	// parent closes the socket, after the messages it was given.
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	if os.Geteuid() == 0 {
+		return errors.New("queue-writer: refusing to run as root")
+	}
+	conn, err := frame.FileConn(os.NewFile(writerFD, "queue-writer-socket"))
+	if err != nil {
+		return fmt.Errorf("queue-writer: the socket on descriptor %d: %w", writerFD, err)
+	}
+	defer conn.Close()
+	p, err := a.paths()
+	if err != nil {
+		conn.Write(nil, []byte("fail"), []byte(err.Error()))
+		return exitError{cli.ExitTemporary}
+	}
+	db, err := openQueueStore(p)
+	if err != nil {
+		conn.Write(nil, []byte("fail"), []byte(err.Error()))
+		return exitError{cli.ExitTemporary}
+	}
+	if err := conn.Write(nil, []byte("ready")); err != nil {
+		db.Close()
+		return err
+	}
+	err = migrate.ServeQueueWriter(conn, migrate.StoreQueuer{DB: db}, 0)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func (m *migration) listProblems(scan *migrate.QueueScan) {
@@ -304,42 +471,4 @@ func (m *migration) listProblems(scan *migrate.QueueScan) {
 	for _, w := range scan.Warnings {
 		fmt.Fprintf(m.out, "queue: warning: %s\n", w)
 	}
-}
-
-// chownQueueFiles gives the files the import made in queue/ (the
-// database, when it made it, and large bodies in queue/bodies/) to the
-// owner of queue/, the daemon's account, when the import ran as root:
-// the daemon opens them after it drops root. Only regular files with one
-// link are changed, without following symbolic links.
-func chownQueueFiles(p layout.Paths) error {
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	fi, err := os.Stat(p.Queue)
-	if err != nil {
-		return err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || st.Uid == 0 {
-		return nil
-	}
-	paths := []string{p.QueueDB, filepath.Join(p.Queue, "bodies")}
-	bodies, _ := os.ReadDir(filepath.Join(p.Queue, "bodies"))
-	for _, e := range bodies {
-		paths = append(paths, filepath.Join(p.Queue, "bodies", e.Name()))
-	}
-	for _, path := range paths {
-		fi, err := os.Lstat(path)
-		if err != nil {
-			continue
-		}
-		fst := fi.Sys().(*syscall.Stat_t)
-		if fst.Uid != 0 || (!fi.IsDir() && (!fi.Mode().IsRegular() || fst.Nlink != 1)) {
-			continue
-		}
-		if err := os.Lchown(path, int(st.Uid), int(st.Gid)); err != nil {
-			return err
-		}
-	}
-	return nil
 }
