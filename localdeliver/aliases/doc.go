@@ -69,13 +69,18 @@
 // SHA-256, so that Table.Check can say when it changed (the table then
 // still holds what the file held at import: run the import again). Its
 // lines are comments ("#"), empty, or recipients separated by commas as
-// above; it may not hold another :include:. The path must be absolute, and
-// the file must be readable by everyone (as fastforward asks: so root
-// copies nothing secret into the table) and writable by no one but its
-// owner. A file holding
-// programs or files must belong to root (the importing user): its lines
-// run as the alias account, and a user who could change them could run
-// anything as that account.
+// above; it may not hold another :include:. The path must be absolute,
+// with no "." or ".." component; it is opened following no symbolic or
+// magic link anywhere on it (ReadIncludeFile), and the file must be a
+// regular file (a FIFO or device is refused without blocking or being
+// opened), not on procfs or sysfs, of at most 16 MiB. It must be readable
+// by everyone, through directories everyone may search (as fastforward
+// asks: so root copies into the table nothing an ordinary user could not
+// read), and writable by no one but its owner. A file holding programs or
+// files must belong to root, and so must every directory on its path,
+// none writable by group or others: its lines run as the alias account,
+// and a user who could change them could run anything as that account.
+// These rules are checked on the descriptors the open walked.
 //
 // # owner-
 //

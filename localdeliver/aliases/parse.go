@@ -11,7 +11,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -140,39 +139,6 @@ type Options struct {
 	// ReadInclude reads an include file and says who owns it and its
 	// mode; ReadIncludeFile when nil. Tests give their own.
 	ReadInclude func(path string) (data []byte, info IncludeInfo, err error)
-}
-
-// IncludeInfo is what the safety checks need of an include file.
-type IncludeInfo struct {
-	UID     int
-	Mode    os.FileMode
-	ModTime time.Time
-}
-
-// ReadIncludeFile opens path and reads it, with its owner, mode and
-// modification time from the open descriptor.
-func ReadIncludeFile(path string) ([]byte, IncludeInfo, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, IncludeInfo{}, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, IncludeInfo{}, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, IncludeInfo{}, errors.New("not a regular file")
-	}
-	data, err := io.ReadAll(io.LimitReader(f, 64<<20))
-	if err != nil {
-		return nil, IncludeInfo{}, err
-	}
-	uid := -1
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		uid = int(st.Uid)
-	}
-	return data, IncludeInfo{UID: uid, Mode: fi.Mode(), ModTime: fi.ModTime()}, nil
 }
 
 // logical is one logical line and the number of its first physical line.
@@ -574,12 +540,8 @@ func (in *includes) load(path string) *includeResult {
 	if err != nil {
 		return &includeResult{reason: fmt.Sprintf(":include: %s: %v", path, unwrapPath(err))}
 	}
-	if perm := info.Mode.Perm(); perm&0o022 != 0 {
-		return &includeResult{reason: fmt.Sprintf(":include: %s has mode %04o: others than its owner may change it", path, perm)}
-	} else if perm&0o004 == 0 {
-		// As fastforward asks. It also keeps root from copying a secret
-		// it can read (a link to /etc/shadow) into the table.
-		return &includeResult{reason: fmt.Sprintf(":include: %s has mode %04o: not readable by everyone", path, perm)}
+	if reason := includeReadable(path, info); reason != "" {
+		return &includeResult{reason: reason}
 	}
 	var targets []Target
 	for i, line := range strings.Split(string(data), "\n") {
@@ -603,11 +565,9 @@ func (in *includes) load(path string) *includeResult {
 		}
 		targets = append(targets, ts...)
 	}
-	if info.UID != 0 && info.UID != os.Geteuid() {
-		for _, t := range targets {
-			if t.Kind != Address {
-				return &includeResult{reason: fmt.Sprintf(":include: %s belongs to uid %d and holds programs or files, which would run as the alias account", path, info.UID)}
-			}
+	if runsSomething(targets) {
+		if reason := includeTrusted(path, info); reason != "" {
+			return &includeResult{reason: reason}
 		}
 	}
 	in.files = append(in.files, IncludeFile{Path: path, Size: int64(len(data)), ModTime: info.ModTime, SHA256: hashOf(data)})

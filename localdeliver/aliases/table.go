@@ -213,26 +213,46 @@ func (t *Table) Parsed() (*Parsed, error) {
 type Change struct {
 	Path string
 	// Why says what differs: "missing", "size", "modified" (mtime and
-	// contents), or the error reading it.
+	// contents), "unsafe: " and the rule it now breaks, or the error
+	// reading it.
 	Why string
 }
 
 // Check compares every include file the table recorded with the file now
-// at its path. It reads each one whose size and mtime are unchanged
-// only to compare its hash.
+// at its path, read as the import reads it (ReadIncludeFile) and held to
+// the same rules: one that is now unreadable or unsafe is a change.
 func (t *Table) Check() ([]Change, error) {
 	p, err := t.Parsed()
 	if err != nil {
 		return nil, err
 	}
+	// The includes whose recipients run something must still pass the
+	// import's ownership rules.
+	runs := map[string]bool{}
+	for _, a := range p.Aliases {
+		for _, t := range a.Targets {
+			if t.Kind == Include && runsSomething(t.Targets) {
+				runs[t.Value] = true
+			}
+		}
+	}
 	var out []Change
 	for _, f := range p.Includes {
 		data, info, err := ReadIncludeFile(f.Path)
+		reason := ""
+		if err == nil {
+			reason = includeReadable(f.Path, info)
+			if reason == "" && runs[f.Path] {
+				reason = includeTrusted(f.Path, info)
+			}
+		}
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			out = append(out, Change{Path: f.Path, Why: "missing"})
 		case err != nil:
-			out = append(out, Change{Path: f.Path, Why: unwrapPath(err).Error()})
+			out = append(out, Change{Path: f.Path, Why: "unsafe or unreadable: " + unwrapPath(err).Error()})
+		case reason != "":
+			out = append(out, Change{Path: f.Path, Why: "unsafe: " + reason})
 		case int64(len(data)) != f.Size:
 			out = append(out, Change{Path: f.Path, Why: fmt.Sprintf("size %d, was %d", len(data), f.Size)})
 		case hashOf(data) != f.SHA256:

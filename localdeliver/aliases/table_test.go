@@ -63,7 +63,7 @@ func TestTableLookupOrderAndReplace(t *testing.T) {
 }
 
 func TestCheckSaysWhichIncludeChanged(t *testing.T) {
-	dir := t.TempDir()
+	dir := searchableTempDir(t)
 	list, same := filepath.Join(dir, "list"), filepath.Join(dir, "same")
 	for _, f := range []string{list, same} {
 		if err := os.WriteFile(f, []byte("joe\n"), 0o644); err != nil {
