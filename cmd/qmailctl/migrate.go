@@ -378,22 +378,40 @@ func importAsOwner(ctx context.Context, p layout.Paths, scan *migrate.QueueScan,
 	if err != nil {
 		return nil, err
 	}
+	// The child runs as an account that may be hostile: it gets no
+	// descriptor of root's terminal (its stderr is a pipe whose lines the
+	// parent escapes), no controlling terminal (a session of its own, so
+	// no TIOCSTI into root's), and dies with its parent.
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		conn.Close()
+		theirs.Close()
+		return nil, err
+	}
 	cmd := exec.Command("/proc/self/exe", "--root", root, "migrate", "queue-writer")
 	cmd.Env = []string{}
 	cmd.Dir = "/"
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = errW
 	cmd.ExtraFiles = []*os.File{theirs} // writerFD
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}},
+		Setsid:     true,
+		Pdeathsig:  syscall.SIGKILL,
 	}
 	err = cmd.Start()
 	theirs.Close()
+	errW.Close()
 	if err != nil {
+		errR.Close()
 		conn.Close()
 		return nil, fmt.Errorf("starting the queue writer as uid %d: %w", uid, err)
 	}
+	copied := make(chan struct{})
+	go func() { relayEscaped(os.Stderr, errR, uid); errR.Close(); close(copied) }()
 	wait := func() error {
-		if err := cmd.Wait(); err != nil {
+		err := cmd.Wait()
+		<-copied
+		if err != nil {
 			return fmt.Errorf("the queue writer (uid %d): %w", uid, err)
 		}
 		return nil
@@ -410,6 +428,41 @@ func importAsOwner(ctx context.Context, p layout.Paths, scan *migrate.QueueScan,
 		err = werr
 	}
 	return res, err
+}
+
+// maxChildLines bounds what the queue writer may print through its parent.
+const maxChildLines = 100
+
+// relayEscaped copies the child's stderr to w a line at a time, each
+// line cut at 1000 bytes, its control bytes made '?', and prefixed with
+// the child's uid; after maxChildLines lines the rest is read and dropped.
+func relayEscaped(w io.Writer, r io.Reader, uid int) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), 1<<20)
+	n := 0
+	for sc.Scan() {
+		if n++; n > maxChildLines {
+			continue
+		}
+		line := sc.Bytes()
+		if len(line) > 1000 {
+			line = line[:1000]
+		}
+		out := make([]byte, len(line))
+		for i, c := range line {
+			if c < ' ' || c == 0x7f {
+				c = '?'
+			}
+			out[i] = c
+		}
+		fmt.Fprintf(w, "qmailctl: queue writer (uid %d): %s\n", uid, out)
+	}
+	// A line over the scanner's bound ends the scan: the rest is read
+	// and dropped, so that the child never blocks on a full pipe.
+	io.Copy(io.Discard, r)
+	if n > maxChildLines {
+		fmt.Fprintf(w, "qmailctl: queue writer (uid %d): %d more lines dropped\n", uid, n-maxChildLines)
+	}
 }
 
 // queueWriterCommand is the child of importAsOwner; it is not for people.

@@ -73,3 +73,26 @@ func TestControlEscaperKeepsLinesAndTabs(t *testing.T) {
 		t.Fatalf("escaped %q", got)
 	}
 }
+
+// What the queue writer (an account that may be hostile) prints reaches
+// root's terminal escaped, bounded, and drained.
+func TestRelayEscapedBoundsTheChild(t *testing.T) {
+	var in bytes.Buffer
+	in.WriteString("ok\n\x1b[2Jclear\x07\n")
+	for range 150 {
+		in.WriteString("again\n")
+	}
+	in.WriteString(strings.Repeat("x", 2<<20) + "\n")
+	var out bytes.Buffer
+	relayEscaped(&out, &in, 999)
+	got := out.String()
+	if !strings.HasPrefix(got, "qmailctl: queue writer (uid 999): ok\nqmailctl: queue writer (uid 999): ?[2Jclear?\n") {
+		t.Fatalf("relayed:\n%.200s", got)
+	}
+	if strings.Count(got, "\n") != maxChildLines+1 || !strings.HasSuffix(got, "more lines dropped\n") {
+		t.Fatalf("%d lines relayed, tail %q", strings.Count(got, "\n"), got[len(got)-60:])
+	}
+	if in.Len() != 0 {
+		t.Fatalf("%d bytes left unread", in.Len())
+	}
+}
