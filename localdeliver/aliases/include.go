@@ -85,8 +85,11 @@ func kindOf(mode uint32) string {
 }
 
 // pseudoFS are file systems whose files are not an administrator's
-// lists: a process's /proc files are owned by root whatever they hold.
+// lists: a process's /proc files are owned by root whatever they hold,
+// and a FUSE file's owner and contents are what a user's daemon says (and
+// its read may never end).
 var pseudoFS = map[int64]string{
+	unix.FUSE_SUPER_MAGIC:    "a FUSE file system",
 	unix.PROC_SUPER_MAGIC:    "procfs",
 	unix.SYSFS_MAGIC:         "sysfs",
 	unix.DEBUGFS_MAGIC:       "debugfs",
