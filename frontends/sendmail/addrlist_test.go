@@ -3,10 +3,12 @@ package sendmail
 import (
 	"strings"
 	"testing"
+
+	"github.com/gqmail/gqmail/internal/address"
 )
 
 func TestAddressListsAreRewrittenInPlace(t *testing.T) {
-	q := qualifier{defaultHost: "zippy", defaultDomain: "math.uic.edu", plusDomain: "uic.edu"}
+	q := address.Qualifier{DefaultHost: "zippy", DefaultDomain: "math.uic.edu", PlusDomain: "uic.edu"}
 	cases := []struct {
 		in, out string
 		addrs   []string
@@ -30,12 +32,12 @@ func TestAddressListsAreRewrittenInPlace(t *testing.T) {
 			t.Errorf("%q: %v", tc.in, err)
 			continue
 		}
-		if got := l.write(q.address); got != tc.out {
+		if got := l.write(q.Qualify); got != tc.out {
 			t.Errorf("%q written as %q, want %q", tc.in, got, tc.out)
 		}
 		var got []string
 		for _, a := range l.addrs {
-			got = append(got, q.address(a))
+			got = append(got, q.Qualify(a))
 		}
 		if strings.Join(got, "|") != strings.Join(tc.addrs, "|") {
 			t.Errorf("%q addresses %q, want %q", tc.in, got, tc.addrs)

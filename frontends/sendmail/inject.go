@@ -62,7 +62,7 @@ type injector struct {
 	env     *Env
 	opts    injectOptions
 	ctl     *control.Dir
-	q       qualifier
+	q       address.Qualifier
 	letters string // QMAILINJECT
 	now     time.Time
 	pid     int
@@ -160,10 +160,10 @@ func runInject(env *Env, opts injectOptions) error {
 	if _, ok := inj.ctl.Me(); !ok {
 		return temporary("unable to read controls: " + env.paths().Control + "/me is missing")
 	}
-	inj.q = qualifier{
-		defaultHost:   or(env.Getenv("QMAILDEFAULTHOST"), inj.ctl.DefaultHost()),
-		defaultDomain: or(env.Getenv("QMAILDEFAULTDOMAIN"), inj.ctl.DefaultDomain()),
-		plusDomain:    or(env.Getenv("QMAILPLUSDOMAIN"), inj.ctl.PlusDomain()),
+	inj.q = address.Qualifier{
+		DefaultHost:   or(env.Getenv("QMAILDEFAULTHOST"), inj.ctl.DefaultHost()),
+		DefaultDomain: or(env.Getenv("QMAILDEFAULTDOMAIN"), inj.ctl.DefaultDomain()),
+		PlusDomain:    or(env.Getenv("QMAILPLUSDOMAIN"), inj.ctl.PlusDomain()),
 	}
 	inj.letters = env.Getenv("QMAILINJECT")
 	return inj.run()
@@ -245,18 +245,18 @@ func (inj *injector) rewrite(fields []field) (head []byte, rcpts []string, retur
 			if err != nil {
 				return nil, nil, "", usage(fmt.Sprintf("unable to parse this line: %s:%s", f.name, strings.ReplaceAll(f.value, "\n", " ")))
 			}
-			f.value = l.write(inj.q.address)
+			f.value = l.write(inj.q.Qualify)
 		}
 		if oneOf(key, recipientFields) {
 			// An address list that cannot be parsed is left as it was
 			// (notqmail 1.09), and gives no recipient.
 			if l, err := parseAddrList(f.value); err == nil {
-				f.value = l.write(inj.q.address)
+				f.value = l.write(inj.q.Qualify)
 				// A resent message's recipients are the Resent- set's
 				// only.
 				if resent == strings.HasPrefix(key, "resent-") {
 					for _, a := range l.addrs {
-						rcpts = append(rcpts, inj.q.address(a))
+						rcpts = append(rcpts, inj.q.Qualify(a))
 					}
 				}
 			}
@@ -294,7 +294,7 @@ func (inj *injector) rewrite(fields []field) (head []byte, rcpts []string, retur
 func (inj *injector) recipients(header []string) ([]string, error) {
 	var args []string
 	for _, a := range inj.opts.args {
-		args = append(args, inj.q.address(a))
+		args = append(args, inj.q.Qualify(a))
 	}
 	var out []string
 	switch inj.opts.rcptMode {
@@ -336,7 +336,7 @@ func (inj *injector) defaultFrom() string {
 	if h := inj.fromHost(); h != "" {
 		addr += "@" + h
 	}
-	addr = address.Quote(inj.q.address(addr))
+	addr = address.Quote(inj.q.Qualify(addr))
 	name := ""
 	for _, v := range []string{"QMAILNAME", "MAILNAME", "NAME"} {
 		if n := inj.env.Getenv(v); n != "" {
@@ -360,9 +360,9 @@ func (inj *injector) defaultFrom() string {
 func (inj *injector) sender(returnPath string) string {
 	switch {
 	case inj.opts.senderOK:
-		return inj.q.address(inj.opts.sender)
+		return inj.q.Qualify(inj.opts.sender)
 	case returnPath != "" && !inj.letter('s'):
-		return inj.q.address(returnPath)
+		return inj.q.Qualify(returnPath)
 	}
 	user := or(inj.env.Getenv("QMAILSUSER"), inj.fromUser())
 	host := or(inj.env.Getenv("QMAILSHOST"), inj.fromHost())
@@ -376,7 +376,7 @@ func (inj *injector) sender(returnPath string) string {
 	if host != "" {
 		addr += "@" + host
 	}
-	addr = inj.q.address(addr)
+	addr = inj.q.Qualify(addr)
 	if inj.letter('r') {
 		addr += address.VERPSuffix
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gqmail/gqmail/internal/address"
 	"github.com/gqmail/gqmail/internal/control"
 )
 
@@ -181,7 +182,7 @@ func TestInjectRecipients(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		in := &injector{env: env, opts: opts, q: qualifier{"sws5.ctd.ornl.gov", "ctd.ornl.gov", "ornl.gov"}}
+		in := &injector{env: env, opts: opts, q: address.Qualifier{DefaultHost: "sws5.ctd.ornl.gov", DefaultDomain: "ctd.ornl.gov", PlusDomain: "ornl.gov"}}
 		in.ctl = control.Open(env.paths().Control, nil)
 		fields, _, _ := readHeader(bufio.NewReader(strings.NewReader(msg)))
 		_, hdr, _, err := in.rewrite(fields)
