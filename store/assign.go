@@ -4,11 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"sync"
-	"syscall"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -169,112 +164,57 @@ func syncDir(dir string) error { return tablefile.SyncDir(dir) }
 // new one; lookups under way finish on the old one, which is closed after
 // the last of them.
 type AssignTable struct {
-	path string
-
-	mu  sync.Mutex
-	cur *assignHandle
+	r *tablefile.Reader
 }
 
-type assignHandle struct {
-	db    *bolt.DB
-	ino   uint64
-	mtime time.Time
-	users sync.WaitGroup
-}
-
-// OpenAssignTable returns a table reading path. The file need not exist:
-// a missing table has no entries.
+// OpenAssignTable returns a table reading the file at path. The file need
+// not exist yet: until it does, every lookup finds nothing.
 func OpenAssignTable(path string) *AssignTable {
-	return &AssignTable{path: path}
+	return &AssignTable{r: tablefile.NewReader(path, checkAssignFile)}
 }
 
 // Path returns the table file's path.
-func (t *AssignTable) Path() string { return t.path }
+func (t *AssignTable) Path() string { return t.r.Path() }
 
 // Close closes the open file, if any, once lookups under way are done.
-func (t *AssignTable) Close() error {
-	t.mu.Lock()
-	old := t.cur
-	t.cur = nil
-	t.mu.Unlock()
-	return retire(old)
-}
+func (t *AssignTable) Close() error { return t.r.Close() }
 
-func retire(h *assignHandle) error {
-	if h == nil {
-		return nil
-	}
-	h.users.Wait()
-	return h.db.Close()
-}
-
-// acquire returns the open file that is now at path (nil if there is
-// none), counted as in use until release.
-func (t *AssignTable) acquire() (*assignHandle, error) {
-	fi, statErr := os.Stat(t.path)
-	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
-		return nil, fmt.Errorf("assignment table %s: %w", t.path, statErr)
-	}
-	t.mu.Lock()
-	var old *assignHandle
-	defer func() { retire(old) }() // runs after the unlock below
-	defer t.mu.Unlock()
-	switch {
-	case statErr != nil:
-		old, t.cur = t.cur, nil
-		return nil, nil
-	case t.cur == nil || t.cur.ino != fi.Sys().(*syscall.Stat_t).Ino || !t.cur.mtime.Equal(fi.ModTime()):
-		db, err := openAssignFile(t.path)
-		if err != nil {
-			return nil, err
-		}
-		old = t.cur
-		t.cur = &assignHandle{db: db, ino: fi.Sys().(*syscall.Stat_t).Ino, mtime: fi.ModTime()}
-	}
-	t.cur.users.Add(1)
-	return t.cur, nil
-}
-
-func openAssignFile(path string) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+// view runs fn on the table now at the path (false with no file there),
+// its errors naming the table.
+func (t *AssignTable) view(fn func(*bolt.Tx) error) (bool, error) {
+	ok, err := t.r.View(fn)
 	if err != nil {
-		return nil, fmt.Errorf("assignment table %s: %w", path, err)
+		err = fmt.Errorf("assignment table: %w", err)
 	}
-	err = db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil || tx.Bucket(bucketExact) == nil || tx.Bucket(bucketPrefix) == nil || tx.Bucket(bucketLines) == nil {
-			return errors.New("not a gqmail assignment table")
-		}
-		v := meta.Get(keySchema)
-		if len(v) != 4 {
-			return errors.New("schema version record is damaged")
-		}
-		if n := binary.BigEndian.Uint32(v); n != assignSchemaVersion {
-			return fmt.Errorf("schema version %d, this gqmail understands %d", n, assignSchemaVersion)
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("assignment table %s: %w", path, err)
+	return ok, err
+}
+
+// checkAssignFile refuses a file that is not an assignment table of this
+// schema.
+func checkAssignFile(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil || tx.Bucket(bucketExact) == nil || tx.Bucket(bucketPrefix) == nil || tx.Bucket(bucketLines) == nil {
+		return errors.New("not a gqmail assignment table")
 	}
-	return db, nil
+	v := meta.Get(keySchema)
+	if len(v) != 4 {
+		return errors.New("schema version record is damaged")
+	}
+	if n := binary.BigEndian.Uint32(v); n != assignSchemaVersion {
+		return fmt.Errorf("schema version %d, this gqmail understands %d", n, assignSchemaVersion)
+	}
+	return nil
 }
 
 // Lookup finds the assignment for a local part as qmail-lspawn does: the
 // exact entry for the lowercased local part, else the wildcard entry with
 // the longest prefix of it, else none.
 func (t *AssignTable) Lookup(local string) (Assignment, bool, error) {
-	h, err := t.acquire()
-	if err != nil || h == nil {
-		return Assignment{}, false, err
-	}
-	defer h.users.Done()
 	var (
 		a     Assignment
 		found bool
 	)
-	err = h.db.View(func(tx *bolt.Tx) error {
+	_, err := t.r.View(func(tx *bolt.Tx) error {
 		lower := address.Lower(local)
 		if lower != "" {
 			if v := tx.Bucket(bucketExact).Get([]byte(lower)); v != nil {
@@ -301,7 +241,7 @@ func (t *AssignTable) Lookup(local string) (Assignment, bool, error) {
 		return nil
 	})
 	if err != nil {
-		return Assignment{}, false, fmt.Errorf("assignment table %s: lookup %q: %w", t.path, local, err)
+		return Assignment{}, false, fmt.Errorf("assignment table %s: lookup %q: %w", t.Path(), local, err)
 	}
 	return a, found, nil
 }
@@ -312,13 +252,8 @@ func assignment(e *AssignEntry, rest string) Assignment {
 
 // Entries returns every line of the table in its original order.
 func (t *AssignTable) Entries() ([]AssignEntry, error) {
-	h, err := t.acquire()
-	if err != nil || h == nil {
-		return nil, err
-	}
-	defer h.users.Done()
 	var out []AssignEntry
-	err = h.db.View(func(tx *bolt.Tx) error {
+	_, err := t.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketLines).ForEach(func(_, v []byte) error {
 			e, err := decodeAssign(v)
 			if err != nil {
