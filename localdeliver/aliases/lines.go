@@ -103,7 +103,10 @@ func formatTarget(t Target) string {
 	case Include:
 		s = ":include:" + t.Value
 	}
-	if strings.ContainsAny(s, ` ,"()<>\`+"\t") {
+	// Quoted when unquoted it would not read back the same: a special
+	// byte, or white space at an end that the parser trims (Unicode's, as
+	// strings.TrimSpace, so a no-break space too; found by FuzzParseFile).
+	if strings.ContainsAny(s, ` ,"()<>\`+"\t") || strings.TrimSpace(s) != s {
 		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 	}
 	return s
