@@ -9,7 +9,8 @@
 # to 64 MiB so that 50 MB messages are taken. The clock runs until the last
 # message is in Maildir/new. Peaks are VmHWM from /proc for the daemon and
 # the helper; the delivery children come and go, so their largest VmRSS is
-# sampled every 50 ms.
+# sampled every 50 ms (a child runs from the helper's binary as
+# /proc/self/fd/N, so it is found by its arguments).
 #
 # Usage (as root):
 #   bench/big-messages.sh               # the checkout's code
@@ -43,7 +44,7 @@ echo 0 > "$peakfile"
 (
 	peak=0
 	while [ ! -e "$work/stop" ]; do
-		for p in $(pgrep -f "qmaild deliver-child" || true); do
+		for p in $(pgrep -f "deliver-child" || true); do
 			r=$(kb "$p" VmRSS)
 			[ "${r:-0}" -gt "$peak" ] && peak=$r && echo "$peak" > "$peakfile"
 		done
