@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -8,21 +9,33 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 // runToFailure runs qmaild on root, expecting it to refuse to start, and
-// returns what it printed.
+// returns what it printed. A qmaild that is still running after 30 s has
+// started: it is killed and the test fails, rather than waiting for ever.
 func runToFailure(t *testing.T, root string, acct account) string {
 	t.Helper()
 	cmd := command(acct, bin("qmaild"), "--root", root)
-	out, err := cmd.CombinedOutput()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("qmaild: %v", err)
+	}
+	started := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	err := cmd.Wait()
+	if !started.Stop() {
+		t.Fatalf("qmaild was still running after 30 s: it started instead of refusing; output:\n%s", out.String())
+	}
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
-		t.Fatalf("qmaild started (or failed oddly: %v); output:\n%s", err, out)
+		t.Fatalf("qmaild started (or failed oddly: %v); output:\n%s", err, out.String())
 	}
-	return string(out)
+	return out.String()
 }
 
 // oneLineNaming checks that the output is one line naming path.
