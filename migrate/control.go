@@ -3,8 +3,8 @@
 //
 // # Which files
 //
-// Copied: the files gqmail reads (internal/control's list, which
-// controlFiles repeats) and servercert.pem, the certificate and key that
+// Copied: the files gqmail reads (internal/control's list, control.Names)
+// and servercert.pem, the certificate and key that
 // qmail's TLS patch and gqmail's [tls] cert default both use. Each is
 // checked with gqmail's own parser before anything is copied, and a file
 // it refuses is reported with its line.
@@ -46,17 +46,10 @@ import (
 	"github.com/gqmail/gqmail/internal/control"
 )
 
-// controlFiles are the control files gqmail reads: those of
-// internal/control (control.Open's list) and servercert.pem.
-var controlFiles = []string{
-	"me", "bouncefrom", "bouncehost", "defaultdomain", "defaulthost",
-	"doublebouncehost", "doublebounceto", "envnoathost", "helohost", "idhost",
-	"localiphost", "plusdomain", "smtpgreeting",
-	"concurrencylocal", "concurrencyremote", "databytes", "queuelifetime",
-	"timeoutconnect", "timeoutremote", "timeoutsmtpd",
-	"locals", "rcpthosts", "morercpthosts", "badmailfrom", "authsenders",
-	"virtualdomains", "smtproutes",
-	"servercert.pem",
+// controlFiles returns the control files gqmail reads: internal/control's
+// (control.Names) and servercert.pem.
+func controlFiles() []string {
+	return append(control.Names(), "servercert.pem")
 }
 
 // ignoredControls say why gqmail does without a file qmail or one of its
@@ -175,13 +168,14 @@ func PlanControl(from, to string) (*ControlPlan, error) {
 	}
 	p := &ControlPlan{From: from, To: to}
 	invalid := parseErrors(from)
+	reads := controlFiles()
 	have := map[string]bool{}
 	for _, e := range entries {
 		name := e.Name()
 		have[name] = true
 		f := ControlFile{Name: name}
 		switch {
-		case slices.Contains(controlFiles, name):
+		case slices.Contains(reads, name):
 			p.planCopy(&f, invalid)
 		case ignoredControls[name] != "":
 			f.Action, f.Reason = ControlIgnore, ignoredControls[name]
@@ -196,7 +190,7 @@ func PlanControl(from, to string) (*ControlPlan, error) {
 		}
 		p.Files = append(p.Files, f)
 	}
-	for _, name := range controlFiles {
+	for _, name := range reads {
 		if have[name] {
 			continue
 		}

@@ -180,27 +180,53 @@ func Open(path string, warn func(error)) *Dir {
 		warn = func(error) {}
 	}
 	d := &Dir{dir: path, warn: warn, files: map[string]*entry{}}
+	for _, f := range files() {
+		d.files[f.name] = &entry{parse: f.parse}
+	}
+	return d
+}
+
+// Names returns the names of the control files the package reads, in a
+// fixed order: the one-line settings, the numbers, then the lists.
+func Names() []string {
+	var names []string
+	for _, f := range files() {
+		names = append(names, f.name)
+	}
+	return names
+}
+
+// file is a control file the package reads, with its parser.
+type file struct {
+	name  string
+	parse func([]byte) (any, *FileError)
+}
+
+// files lists every control file the package reads, in Names's order.
+func files() []file {
+	var fs []file
 	single := func(data []byte) (any, *FileError) { return parseSingle(data), nil }
-	integer := adapt(parseInt)
 	for _, name := range []string{"me", "bouncefrom", "bouncehost",
 		"defaultdomain", "defaulthost", "doublebouncehost", "doublebounceto",
 		"envnoathost", "helohost", "idhost", "localiphost", "plusdomain",
 		"smtpgreeting"} {
-		d.files[name] = &entry{parse: single}
+		fs = append(fs, file{name, single})
 	}
+	integer := adapt(parseInt)
 	for _, name := range []string{"concurrencylocal", "concurrencyremote",
 		"databytes", "queuelifetime", "timeoutconnect", "timeoutremote",
 		"timeoutsmtpd"} {
-		d.files[name] = &entry{parse: integer}
+		fs = append(fs, file{name, integer})
 	}
-	d.files["locals"] = &entry{parse: adapt(parseLocals)}
-	d.files["rcpthosts"] = &entry{parse: adapt(parseRcptHosts)}
-	d.files["morercpthosts"] = &entry{parse: adapt(parseRcptHosts)}
-	d.files["badmailfrom"] = &entry{parse: adapt(parseBadMailFrom)}
-	d.files["authsenders"] = &entry{parse: adapt(parseAuthSenders)}
-	d.files["virtualdomains"] = &entry{parse: adapt(parseVirtualDomains)}
-	d.files["smtproutes"] = &entry{parse: adapt(parseSMTPRoutes)}
-	return d
+	return append(fs,
+		file{"locals", adapt(parseLocals)},
+		file{"rcpthosts", adapt(parseRcptHosts)},
+		file{"morercpthosts", adapt(parseRcptHosts)},
+		file{"badmailfrom", adapt(parseBadMailFrom)},
+		file{"authsenders", adapt(parseAuthSenders)},
+		file{"virtualdomains", adapt(parseVirtualDomains)},
+		file{"smtproutes", adapt(parseSMTPRoutes)},
+	)
 }
 
 func adapt[T any](parse func([]byte) (T, *FileError)) func([]byte) (any, *FileError) {

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -601,5 +602,23 @@ func TestAuthSenders(t *testing.T) {
 	d, _ = open(t, map[string]string{"authsenders": "alice\n"})
 	if err := d.Check(); err == nil || !strings.Contains(err.Error(), "authsenders") {
 		t.Errorf("Check of a line without a colon: %v", err)
+	}
+}
+
+func TestNamesAreTheFilesOpenReads(t *testing.T) {
+	d := Open(t.TempDir(), nil)
+	names := Names()
+	if len(names) != len(d.files) {
+		t.Fatalf("Names gives %d files, Open reads %d", len(names), len(d.files))
+	}
+	for _, name := range names {
+		if d.files[name] == nil {
+			t.Errorf("Names gives %q, which Open does not read", name)
+		}
+	}
+	for _, want := range []string{"me", "rcpthosts", "morercpthosts", "smtproutes", "databytes"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("Names lacks %q", want)
+		}
 	}
 }
