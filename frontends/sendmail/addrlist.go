@@ -7,100 +7,12 @@ import (
 	"github.com/gqmail/gqmail/internal/address"
 )
 
-// An address list is parsed into tokens as RFC 822 has them, tolerantly
-// as qmail-inject's token822 does: a route address ("Name <box@host>"), a
+// An address list is parsed into tokens as RFC 822 has them
+// (address.Tokenize), tolerantly as qmail-inject's token822 does: a route address ("Name <box@host>"), a
 // bare address with comments ("box@host (Name)"), groups ("list: a, b;"),
 // and addresses written side by side without their comma ("djb fred" is
 // two). Each address is rewritten in place and the field written again;
 // phrases and comments are kept as they were.
-
-type tokenKind int
-
-const (
-	tokAtom    tokenKind = iota // a run of atom characters
-	tokQuoted                   // "..." with its quotes and escapes
-	tokComment                  // (...) with its parentheses
-	tokLiteral                  // [...] with its brackets
-	tokSpecial                  // one of < > @ , ; : .
-)
-
-type token struct {
-	kind  tokenKind
-	text  string
-	space bool // white space came before it
-}
-
-var errUnbalanced = errors.New("unbalanced quote, comment, bracket or angle bracket")
-
-func tokenize(s string) ([]token, error) {
-	var toks []token
-	space := false
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			space = true
-			i++
-			continue
-		case c == '"':
-			j := i + 1
-			for ; j < len(s) && s[j] != '"'; j++ {
-				if s[j] == '\\' {
-					j++
-				}
-			}
-			if j >= len(s) {
-				return nil, errUnbalanced
-			}
-			toks = append(toks, token{tokQuoted, s[i : j+1], space})
-			i = j + 1
-		case c == '(':
-			depth, j := 0, i
-			for ; j < len(s); j++ {
-				if s[j] == '\\' {
-					j++
-					continue
-				}
-				if s[j] == '(' {
-					depth++
-				} else if s[j] == ')' {
-					if depth--; depth == 0 {
-						break
-					}
-				}
-			}
-			if j >= len(s) {
-				return nil, errUnbalanced
-			}
-			toks = append(toks, token{tokComment, s[i : j+1], space})
-			i = j + 1
-		case c == '[':
-			j := strings.IndexByte(s[i:], ']')
-			if j < 0 {
-				return nil, errUnbalanced
-			}
-			toks = append(toks, token{tokLiteral, s[i : i+j+1], space})
-			i += j + 1
-		case strings.IndexByte("<>@,;:.", c) >= 0:
-			toks = append(toks, token{tokSpecial, string(c), space})
-			i++
-		default:
-			j := i
-			for j < len(s) && strings.IndexByte(" \t\n\r\"()[]<>@,;:.", s[j]) < 0 {
-				j++
-			}
-			toks = append(toks, token{tokAtom, s[i:j], space})
-			i = j
-		}
-		space = false
-	}
-	return toks, nil
-}
-
-// word is true for the tokens an address is made of, besides . and @.
-func (t token) word() bool { return t.kind == tokAtom || t.kind == tokQuoted || t.kind == tokLiteral }
-
-func (t token) is(s string) bool { return t.kind == tokSpecial && t.text == s }
 
 // addrList is a parsed address list: what to write back, with a hole
 // for each address, and the addresses.
@@ -113,17 +25,21 @@ type addrList struct {
 // parts.
 var errNUL = errors.New("a NUL byte in an address field")
 
+// errAngle refuses a < left open, a > that closes nothing, or a < inside
+// another.
+var errAngle = errors.New("an unclosed or stray angle bracket")
+
 // parseAddrList parses a field value.
 func parseAddrList(value string) (*addrList, error) {
 	if strings.ContainsRune(value, 0) {
 		return nil, errNUL
 	}
-	toks, err := tokenize(value)
+	toks, err := address.Tokenize(value)
 	if err != nil {
 		return nil, err
 	}
 	l := &addrList{}
-	var element []token
+	var element []address.Token
 	flush := func() error {
 		if len(element) > 0 {
 			if err := l.element(element); err != nil {
@@ -136,28 +52,28 @@ func parseAddrList(value string) (*addrList, error) {
 	angle := false
 	for i, t := range toks {
 		switch {
-		case t.is("<"):
+		case t.Is("<"):
 			if angle {
-				return nil, errUnbalanced
+				return nil, errAngle
 			}
 			angle = true
-		case t.is(">"):
+		case t.Is(">"):
 			if !angle {
-				return nil, errUnbalanced
+				return nil, errAngle
 			}
 			angle = false
-		case !angle && t.is(","):
+		case !angle && t.Is(","):
 			if err := flush(); err != nil {
 				return nil, err
 			}
 			l.parts = append(l.parts, ",")
 			continue
-		case !angle && t.is(":") && groupStart(toks[:i]):
+		case !angle && t.Is(":") && groupStart(toks[:i]):
 			// A group's name: written as it was.
 			l.parts = append(l.parts, render(element)+":")
 			element = element[:0]
 			continue
-		case !angle && t.is(";"):
+		case !angle && t.Is(";"):
 			if err := flush(); err != nil {
 				return nil, err
 			}
@@ -167,7 +83,7 @@ func parseAddrList(value string) (*addrList, error) {
 		element = append(element, t)
 	}
 	if angle {
-		return nil, errUnbalanced
+		return nil, errAngle
 	}
 	if err := flush(); err != nil {
 		return nil, err
@@ -177,13 +93,13 @@ func parseAddrList(value string) (*addrList, error) {
 
 // groupStart reports whether a ":" after toks (since the last "," or ";")
 // names a group: only words and comments came before it, no "@" or "<".
-func groupStart(toks []token) bool {
+func groupStart(toks []address.Token) bool {
 	for i := len(toks) - 1; i >= 0; i-- {
 		t := toks[i]
-		if t.is(",") || t.is(";") {
+		if t.Is(",") || t.Is(";") {
 			return true
 		}
-		if t.kind == tokSpecial && !t.is(".") {
+		if t.Kind == address.TokenSpecial && !t.Is(".") {
 			return false
 		}
 	}
@@ -191,15 +107,15 @@ func groupStart(toks []token) bool {
 }
 
 // element parses one mailbox, or several written without commas.
-func (l *addrList) element(toks []token) error {
+func (l *addrList) element(toks []address.Token) error {
 	for i, t := range toks {
-		if t.is("<") {
+		if t.Is("<") {
 			end := i + 1
-			for end < len(toks) && !toks[end].is(">") {
+			for end < len(toks) && !toks[end].Is(">") {
 				end++
 			}
 			if end == len(toks) {
-				return errUnbalanced
+				return errAngle
 			}
 			phrase := render(toks[:i])
 			if phrase != "" {
@@ -212,7 +128,7 @@ func (l *addrList) element(toks []token) error {
 	}
 	// Bare addresses: a new one starts where a word follows a word with
 	// only white space between (an illegal space, taken as a comma).
-	var cur, comments []token
+	var cur, comments []address.Token
 	first := true
 	emit := func() {
 		if len(cur) == 0 {
@@ -232,11 +148,11 @@ func (l *addrList) element(toks []token) error {
 		cur, comments = nil, nil
 	}
 	for _, t := range toks {
-		if t.kind == tokComment {
+		if t.Kind == address.TokenComment {
 			comments = append(comments, t)
 			continue
 		}
-		if len(cur) > 0 && t.word() && cur[len(cur)-1].word() {
+		if len(cur) > 0 && t.Word() && cur[len(cur)-1].Word() {
 			emit()
 		}
 		cur = append(cur, t)
@@ -247,45 +163,28 @@ func (l *addrList) element(toks []token) error {
 
 // addrOf spells an address from its tokens, unquoting its local part as
 // qmail does internally ("a b"@c is the address a b@c).
-func addrOf(toks []token) string {
+func addrOf(toks []address.Token) string {
 	var b strings.Builder
 	for _, t := range toks {
-		switch t.kind {
-		case tokComment:
-		case tokQuoted:
-			b.WriteString(unquote(t.text))
-		default:
-			b.WriteString(t.text)
-		}
-	}
-	return b.String()
-}
-
-func unquote(q string) string {
-	var b strings.Builder
-	for i := 1; i < len(q)-1; i++ {
-		if q[i] == '\\' && i+1 < len(q)-1 {
-			i++
-		}
-		b.WriteByte(q[i])
+		b.WriteString(t.Value)
 	}
 	return b.String()
 }
 
 // render writes tokens back, one space where there was white space.
-func render(toks []token) string {
+func render(toks []address.Token) string {
 	var b strings.Builder
 	for i, t := range toks {
-		if i > 0 && t.space {
+		if i > 0 && t.Space {
 			b.WriteByte(' ')
 		}
-		b.WriteString(t.text)
+		b.WriteString(t.Text)
 	}
 	return b.String()
 }
 
 // renderSpaced is render with a space before the first token, if any.
-func renderSpaced(toks []token) string {
+func renderSpaced(toks []address.Token) string {
 	if len(toks) == 0 {
 		return ""
 	}

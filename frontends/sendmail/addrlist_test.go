@@ -43,7 +43,7 @@ func TestAddressListsAreRewrittenInPlace(t *testing.T) {
 			t.Errorf("%q addresses %q, want %q", tc.in, got, tc.addrs)
 		}
 	}
-	for _, bad := range []string{` "unterminated`, " (open comment", " <a@b", " a@b>", " <a <b>>"} {
+	for _, bad := range []string{` "unterminated`, " (open comment", " <a@b", " a@b>", " <a <b>>", " a) b", " a ] b", ` a@b\`} {
 		if _, err := parseAddrList(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}

@@ -121,18 +121,18 @@ func parseLine(line string, n int, who Owner, q address.Qualifier) ([]Entry, err
 	if strings.IndexByte(line, 0) >= 0 {
 		return nil, ErrNUL
 	}
-	toks, err := tokenize(line)
+	toks, err := address.Tokenize(line)
 	if err != nil {
-		return nil, err
+		return nil, ErrSyntax
 	}
 	for i := 0; i+2 < len(toks); i++ {
-		if toks[i].kind == tokColon && toks[i+1].kind == tokAtom && strings.EqualFold(toks[i+1].text, "include") && toks[i+2].kind == tokColon {
+		if toks[i].Is(":") && toks[i+1].Kind == address.TokenAtom && strings.EqualFold(toks[i+1].Text, "include") && toks[i+2].Is(":") {
 			return nil, ErrInclude
 		}
 	}
 	var (
-		addrs    [][]token
-		cur      []token
+		addrs    [][]address.Token
+		cur      []address.Token
 		prevWord bool
 		// phrase is where the words that a route address would take
 		// as its phrase begin in addrs: after the last , : ; or >.
@@ -146,26 +146,26 @@ func parseLine(line string, n int, who Owner, q address.Qualifier) ([]Entry, err
 	}
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
-		switch t.kind {
-		case tokComma:
+		switch {
+		case t.Is(","):
 			flush()
 			phrase = len(addrs)
-		case tokColon, tokSemi:
+		case t.Is(":"), t.Is(";"):
 			// Ignored, as dot-forward ignores them, but a phrase
 			// does not reach back over them.
 			flush()
 			phrase = len(addrs)
-		case tokComment:
-		case tokLeft:
+		case t.Kind == address.TokenComment:
+		case t.Is("<"):
 			// A route address: the words before it are its phrase.
 			cur, addrs = nil, addrs[:phrase]
 			j := i + 1
-			var inner []token
-			for ; j < len(toks) && toks[j].kind != tokRight; j++ {
-				if toks[j].kind == tokLeft {
+			var inner []address.Token
+			for ; j < len(toks) && !toks[j].Is(">"); j++ {
+				if toks[j].Is("<") {
 					return nil, ErrSyntax
 				}
-				if toks[j].kind != tokComment {
+				if toks[j].Kind != address.TokenComment {
 					inner = append(inner, toks[j])
 				}
 			}
@@ -176,9 +176,9 @@ func parseLine(line string, n int, who Owner, q address.Qualifier) ([]Entry, err
 			flush()
 			phrase = len(addrs)
 			i = j
-		case tokRight:
+		case t.Is(">"):
 			return nil, ErrSyntax
-		case tokAtom, tokQuoted, tokLiteral:
+		case t.Word():
 			if prevWord {
 				flush()
 			}
@@ -201,14 +201,14 @@ func parseLine(line string, n int, who Owner, q address.Qualifier) ([]Entry, err
 }
 
 // classify is dot-forward's gotaddr for one address.
-func classify(toks []token, who Owner, q address.Qualifier) (Entry, bool) {
+func classify(toks []address.Token, who Owner, q address.Qualifier) (Entry, bool) {
 	var b strings.Builder
 	hasAt := false
 	for _, t := range toks {
-		if t.kind == tokAt {
+		if t.Is("@") {
 			hasAt = true
 		}
-		b.WriteString(t.value)
+		b.WriteString(t.Value)
 	}
 	a := b.String()
 	switch {
