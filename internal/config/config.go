@@ -222,8 +222,13 @@ func Defaults(asRoot bool) Config {
 			// Postfix's 10 MB refuses today's mail: a 25 MB attachment
 			// (what the large webmail services send) is 34 MB in
 			// base64. 40 MiB takes it with room for the rest.
-			MaxMessageBytes:       40 << 20,
-			MaxConnections:        200,
+			MaxMessageBytes: 40 << 20,
+			MaxConnections:  200,
+			// Postfix lets one client take 50 of its 100 smtpd
+			// processes (smtpd_client_connection_count_limit). Here one
+			// address may take a tenth of the sessions: ten addresses,
+			// not two, are needed to fill the server. Relay clients
+			// (relay_from) are exempt, as Postfix exempts mynetworks.
 			MaxConnectionsPerIP:   20,
 			MaxRecipients:         1000,
 			MaxSessionTime:        30 * time.Minute,
