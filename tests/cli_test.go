@@ -42,8 +42,8 @@ func TestCommandsAgreeOnFlagsAndExitCodes(t *testing.T) {
 		code int
 		want []string
 	}{
-		{"qmaild help", nil, "qmaild", []string{"--help"}, 0, []string{"usage: qmaild [--root DIR]", "$GQMAIL_ROOT, else /var/qmail"}},
-		{"qmailctl help", nil, "qmailctl", []string{"--help"}, 0, []string{"--root", "$GQMAIL_ROOT, else /var/qmail"}},
+		{"qmaild help", nil, "qmaild", []string{"--help"}, 0, []string{"usage: qmaild [--root DIR]", "$GQMAIL_ROOT if set, else /var/qmail"}},
+		{"qmailctl help", nil, "qmailctl", []string{"--help"}, 0, []string{"--root", "$GQMAIL_ROOT if set, else /var/qmail"}},
 		{"qmaild -h", nil, "qmaild", []string{"-h"}, 0, []string{"usage: qmaild"}},
 		{"qmailctl -h", nil, "qmailctl", []string{"-h"}, 0, []string{"Usage:"}},
 		{"qmaild version", nil, "qmaild", []string{"--version"}, 0, []string{"qmaild (github.com/gqmail/gqmail) "}},

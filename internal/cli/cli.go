@@ -35,7 +35,7 @@ func DefaultRoot() string {
 }
 
 // RootHelp says how the default root is found, for the commands' help.
-const RootHelp = "the gqmail root (default $GQMAIL_ROOT, else /var/qmail)"
+const RootHelp = "the gqmail root; without it, $GQMAIL_ROOT if set, else /var/qmail"
 
 // Version is the line --version prints: the command, gqmail's module
 // version and the VCS revision it was built from, when the build recorded
