@@ -1,9 +1,10 @@
 package localdeliver
 
 import (
-	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -40,7 +41,8 @@ func TestHelperWithoutRootDeliversOnlyAsItself(t *testing.T) {
 }
 
 // A child that does not speak this helper's job frame says which one it
-// speaks, and the delivery is a deferral that names both versions.
+// speaks, and the delivery is a deferral that names both versions; the
+// helper's log names both too, for the operator who must restart qmaild.
 func TestChildOfAnotherVersionIsADeferralNamingBoth(t *testing.T) {
 	mine, theirs, err := frame.Pair()
 	if err != nil {
@@ -55,10 +57,28 @@ func TestChildOfAnotherVersionIsADeferralNamingBoth(t *testing.T) {
 		fake.Read()
 		fake.Write(nil, []byte(tagVersion), []byte("job/9"))
 	}()
-	c := &child{conn: mine, key: [2]int{4242, 4242}}
-	defer mine.Close()
-	_, err = c.run(&job{Message: []byte("x\n")})
-	if !errors.Is(err, errVersion) || !strings.Contains(err.Error(), `"job/9"`) || !strings.Contains(err.Error(), `"job/1"`) {
-		t.Fatalf("run = %v; want a version mismatch naming job/9 and job/1", err)
+	h := recipientHelper(t, nil)
+	w := &warnings{}
+	h.Warn = w.add
+	h.pool.init(h)
+	id, err := h.Resolver.Resolve("joe@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The child the pool hands out: its process is a stand-in, which the
+	// helper kills once the child has answered in another version.
+	proc := exec.Command("/bin/true")
+	if err := proc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	key := [2]int{id.UID, id.GID}
+	h.pool.idle[key] = []*child{{cmd: proc, conn: mine, key: key}}
+	resp := h.deliver(&Request{Recipient: "joe@example.org", Message: []byte("x\n")})
+	if text := outcome.Text(resp.Err); outcome.Of(resp.Err) != outcome.Deferred || !strings.Contains(text, `"job/9"`) || !strings.Contains(text, strconv.Quote(tagJob)) {
+		t.Fatalf("deliver = %+v; want a deferral naming job/9 and %s", resp, tagJob)
+	}
+	logged := w.String()
+	if !strings.Contains(logged, "version mismatch") || !strings.Contains(logged, `"job/9"`) || !strings.Contains(logged, strconv.Quote(tagJob)) {
+		t.Fatalf("the helper logged %q; want the version mismatch naming job/9 and %s", logged, tagJob)
 	}
 }

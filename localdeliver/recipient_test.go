@@ -177,6 +177,28 @@ func TestCheckRecipientDefersWhereTheDeliveryWould(t *testing.T) {
 	}
 }
 
+// A home others may write to is a deferral at delivery ("Uh-oh: home
+// directory is writable"), so at RCPT it is a temporary failure too, for
+// an address with an extension (whose .qmail exists) and one without.
+func TestCheckRecipientDefersAtAWritableHome(t *testing.T) {
+	h := recipientHelper(t, map[string]string{"joe/.qmail-ext": "./Maildir/\n"})
+	u, _ := h.Resolver.LookupUser("joe")
+	for _, rcpt := range []string{"joe@example.org", "joe-ext@example.org"} {
+		if info, err := h.checkRecipient(rcpt); err != nil || !info.Exists {
+			t.Fatalf("checkRecipient(%q) before the chmod = %+v, %v; want it to exist", rcpt, info, err)
+		}
+	}
+	if err := os.Chmod(u.HomeDir, 0o757); err != nil {
+		t.Fatal(err)
+	}
+	for _, rcpt := range []string{"joe@example.org", "joe-ext@example.org"} {
+		info, err := h.checkRecipient(rcpt)
+		if err == nil || outcome.IsPermanent(err) || outcome.Text(err) != "Uh-oh: home directory is writable. (#4.7.0)" {
+			t.Errorf("checkRecipient(%q) with a writable home = %+v, %v; want the deferral the delivery gives", rcpt, info, err)
+		}
+	}
+}
+
 // Through the wire, answers come back for their own token and kind.
 func TestCheckRecipientThroughTheHelper(t *testing.T) {
 	h := recipientHelper(t, map[string]string{"joe/.qmail-ext": "./Maildir/\n", "alias/.qmail-postmaster": "&joe\n"})

@@ -40,11 +40,7 @@ func (db *DB) Due(ch route.Channel, now time.Time, limit int, skip func(Ref) boo
 				}
 				envs[ref.Msg] = env
 			}
-			v := rcpts.Get(rcptKey(ref))
-			if v == nil {
-				return fmt.Errorf("due index names recipient %v that is not queued", ref)
-			}
-			r, err := decodeRecipient(ref, v)
+			r, err := dueRecipient(rcpts, ref)
 			if err != nil {
 				return err
 			}
@@ -60,6 +56,16 @@ func (db *DB) Due(ch route.Channel, now time.Time, limit int, skip func(Ref) boo
 		return nil
 	})
 	return jobs, err
+}
+
+// dueRecipient reads the recipient a due index entry names from rcpts;
+// one that is not there is an inconsistent index.
+func dueRecipient(rcpts *bolt.Bucket, ref Ref) (*RecipientState, error) {
+	v := rcpts.Get(rcptKey(ref))
+	if v == nil {
+		return nil, fmt.Errorf("due index names recipient %v that is not queued", ref)
+	}
+	return decodeRecipient(ref, v)
 }
 
 // NextDue returns the earliest next attempt time among pending recipients of
@@ -127,11 +133,7 @@ func (db *DB) MakeDueAfter(ctx context.Context, now, after time.Time) (int, erro
 					if err := due.Delete(k); err != nil {
 						return err
 					}
-					v := rcpts.Get(rcptKey(ref))
-					if v == nil {
-						return fmt.Errorf("due index names recipient %v that is not queued", ref)
-					}
-					r, err := decodeRecipient(ref, v)
+					r, err := dueRecipient(rcpts, ref)
 					if err != nil {
 						return err
 					}

@@ -409,7 +409,7 @@ func TestBusyDaemonSendsSendmailToPickup(t *testing.T) {
 	// Debian's python3: a caller may not reach one under root's home.
 	const python = "/usr/bin/python3"
 	if _, err := os.Stat(python); err != nil {
-		t.Skipf("skipped: %s is missing (scripts/install-test-deps installs python3)", python)
+		t.Skipf("skipped: %s is missing (Debian's python3 package; scripts/install-test-deps installs it)", python)
 	}
 	root, addr, acct := setupRoot(t, "", injectionControls)
 	startDaemon(t, root, addr, acct)

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -138,21 +139,42 @@ func TestMigrateQueueFromQmail(t *testing.T) {
 	}
 
 	d := startDaemon(t, root, addr, acct)
-	starting := regexp.MustCompile(`starting delivery \d+: msg \d+ to (local|remote) (\S+)`)
+	starting := regexp.MustCompile(`starting delivery (\d+): msg \d+ to (local|remote) (\S+)`)
+	succeeded := regexp.MustCompile(`delivery (\d+): success: `)
 	want := []string{"local alice@localhost", "local carol@localhost", "local dave@localhost", "remote bob@remote.test", "remote erin@remote.test"}
-	var got []string
-	waitFor(t, "every recipient left to be tried", 20*time.Second, func() bool {
-		got = got[:0]
-		for _, m := range starting.FindAllStringSubmatch(d.log.String(), -1) {
-			got = append(got, m[1]+" "+m[2])
+	waitFor(t, "every recipient left to be tried, each local delivery recorded", 20*time.Second, func() bool {
+		log := d.log.String()
+		done := map[string]bool{}
+		for _, m := range succeeded.FindAllStringSubmatch(log, -1) {
+			done[m[1]] = true
 		}
-		return len(got) >= len(want) && len(maildirNew(t, root)) >= 3
+		tried := map[string]bool{}
+		for _, m := range starting.FindAllStringSubmatch(log, -1) {
+			if m[2] == "local" && !done[m[1]] {
+				return false
+			}
+			tried[m[2]+" "+m[3]] = true
+		}
+		return len(tried) >= len(want) && len(maildirNew(t, root)) >= 3
 	})
-	time.Sleep(500 * time.Millisecond) // anything delivered twice would show by now
-	got = got[:0]
+	// Once the daemon has exited its log is whole; a local recipient
+	// still waiting in the queue then is one it would deliver again.
+	d.stop()
+	for _, line := range strings.Split(strings.TrimSpace(qctlOK(t, root, "queue", "list", "--json")), "\n") {
+		var m listedMessage
+		if err := json.Unmarshal([]byte(line), &m); line != "" && err != nil {
+			t.Fatalf("queue list --json line %q: %v", line, err)
+		}
+		for _, r := range m.Recipients {
+			if strings.HasSuffix(r.Address, "@localhost") && r.State != "delivered" {
+				t.Errorf("after its delivery, %s is still in the queue, %s: it would be delivered again", r.Address, r.State)
+			}
+		}
+	}
+	var got []string
 	for _, m := range starting.FindAllStringSubmatch(d.log.String(), -1) {
-		if m[1] == "local" || !slices.Contains(got, m[1]+" "+m[2]) { // remote retries may come later
-			got = append(got, m[1]+" "+m[2])
+		if m[2] == "local" || !slices.Contains(got, m[2]+" "+m[3]) { // remote retries may come later
+			got = append(got, m[2]+" "+m[3])
 		}
 	}
 	slices.Sort(got)
@@ -170,7 +192,6 @@ func TestMigrateQueueFromQmail(t *testing.T) {
 	if !slices.Equal(subjects, []string{"local only", "not preprocessed", "preprocessed"}) {
 		t.Errorf("the Maildir holds %v", subjects)
 	}
-	d.stop()
 	if out := ctl("queue"); !strings.Contains(out, "3 imported before") {
 		t.Errorf("an import after the delivery:\n%s", out)
 	}
@@ -214,7 +235,12 @@ func TestMigrateQueueRefusesARunningDaemon(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 111 || !strings.Contains(string(out), "the gqmail daemon must be stopped") {
 		t.Fatalf("with the daemon running: %v\n%s", err, out)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Anything the import had queued is, once it exited, either still in
+	// the queue or delivered: asked in that order, an empty queue and
+	// then an empty Maildir mean nothing was queued.
+	if !queueEmpty(t, root) {
+		t.Fatalf("the import queued something:\n%s", qctlOK(t, root, "queue", "list"))
+	}
 	if len(maildirNew(t, root)) != 0 || strings.Contains(d.log.String(), "starting delivery") {
 		t.Fatalf("something was delivered:\n%s", d.log)
 	}
@@ -342,10 +368,21 @@ func TestMigrateQueueAsRootTrustsNothingInTheRootsQueue(t *testing.T) {
 		return nil
 	})
 	d := startDaemon(t, root, addr, acct)
-	waitFor(t, "both messages delivered", 20*time.Second, func() bool { return len(maildirNew(t, root)) >= 2 })
-	time.Sleep(300 * time.Millisecond)
+	// An empty queue after both deliveries: nothing else was imported
+	// to be delivered, now or later.
+	waitFor(t, "both messages delivered and the queue empty", 20*time.Second, func() bool {
+		return len(maildirNew(t, root)) >= 2 && queueEmpty(t, root)
+	})
+	d.stop()
 	if n := len(maildirNew(t, root)); n != 2 || strings.Contains(d.log.String(), "evil.example") {
 		t.Errorf("%d delivered; log:\n%s", n, d.log)
 	}
-	d.stop()
+}
+
+// queueEmpty asks qmailctl queue stat (through the daemon while it runs)
+// whether the root's queue holds no message.
+func queueEmpty(t *testing.T, root string) bool {
+	t.Helper()
+	out := qctlOK(t, root, "queue", "stat")
+	return strings.HasPrefix(out, "messages in queue: 0\n")
 }

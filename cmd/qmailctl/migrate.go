@@ -231,8 +231,8 @@ func (m *migration) users(p layout.Paths) error {
 }
 
 // bar returns a progress bar on stderr, which clears itself when done.
-func (m *migration) bar(max int64, what string, bytes bool) *progressbar.ProgressBar {
-	return progressbar.NewOptions64(max,
+func (m *migration) bar(total int64, what string, bytes bool) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(os.Stderr),
 		progressbar.OptionSetDescription(what),
 		progressbar.OptionShowBytes(bytes),

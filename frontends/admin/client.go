@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gqmail/gqmail/internal/frame"
+	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -52,13 +53,18 @@ func Dial(path string) (*Client, error) {
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	f, err := frame.ReadLimit(cl.r, MaxAnswer)
 	c.SetReadDeadline(time.Time{})
-	if err != nil || len(f) != 3 || string(f[0]) != TagHello || len(f[1]) != 1 {
+	var refusal error
+	ok := false
+	if err == nil && len(f) == 3 && string(f[0]) == TagHello && len(f[1]) == 1 {
+		refusal, ok = outcome.FromLetter(f[1][0], string(f[2]))
+	}
+	if !ok {
 		c.Close()
 		return nil, fmt.Errorf("the daemon at %s did not greet as this release's does (%.40q, %v); is it the same version?", path, f, err)
 	}
-	if f[1][0] != 'K' {
+	if refusal != nil {
 		c.Close()
-		return nil, fmt.Errorf("the daemon at %s refused: %s", path, f[2])
+		return nil, fmt.Errorf("the daemon at %s refused: %w", path, refusal)
 	}
 	return cl, nil
 }

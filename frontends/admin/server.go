@@ -124,10 +124,11 @@ func (s *Server) Serve(l *net.UnixListener) error {
 			why = "too many administration clients at once; try again"
 		}
 		if why != "" {
+			refusal := outcome.Temporary("%s", why)
 			s.wg.Go(func() {
 				defer c.Close()
 				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				frame.Write(bufio.NewWriter(c), []byte(TagHello), []byte{'Z'}, []byte(why))
+				frame.Write(bufio.NewWriter(c), []byte(TagHello), []byte{outcome.Letter(refusal)}, []byte(outcome.Text(refusal)))
 			})
 			continue
 		}

@@ -28,8 +28,8 @@ type failures struct {
 	start time.Time
 }
 
-func newFailureCounter(max int, window time.Duration) *failureCounter {
-	return &failureCounter{max: max, window: window, now: time.Now, m: map[netip.Addr]*failures{}}
+func newFailureCounter(limit int, window time.Duration) *failureCounter {
+	return &failureCounter{max: limit, window: window, now: time.Now, m: map[netip.Addr]*failures{}}
 }
 
 // reserve counts an attempt from ip as a failure before it is made, and
