@@ -18,6 +18,7 @@ import (
 
 	"github.com/gqmail/gqmail/frontends/admin"
 	"github.com/gqmail/gqmail/internal/cli"
+	"github.com/gqmail/gqmail/internal/date822"
 	"github.com/gqmail/gqmail/internal/qlog"
 	"github.com/gqmail/gqmail/store"
 )
@@ -374,7 +375,7 @@ func (a *app) queueShow() *cobra.Command {
 // followed by an empty line.
 func writeShow(w io.Writer, m *admin.Message) {
 	at := time.Unix(m.ArrivalTime, 0).UTC()
-	fmt.Fprintf(w, "message: %d\narrival: %s GMT (%s ago)\nsize: %d\nsender: <%s>\n", m.ID, at.Format("2 Jan 2006 15:04:05"),
+	fmt.Fprintf(w, "message: %d\narrival: %s (%s ago)\nsize: %d\nsender: <%s>\n", m.ID, date822.Qread(at),
 		time.Since(at).Round(time.Second), m.Size, qlog.Safe(m.Sender))
 	origin := m.Origin.Kind
 	if m.Origin.RemoteIP != "" {

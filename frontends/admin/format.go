@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/gqmail/gqmail/internal/date822"
 	"github.com/gqmail/gqmail/internal/qlog"
 )
 
@@ -20,7 +21,7 @@ func WriteQread(w io.Writer, m *Message) error {
 	if m.Bouncing {
 		bouncing = "bouncing"
 	}
-	if _, err := fmt.Fprintf(w, "%s GMT  #%d  %d  <%s> %s\n", time.Unix(m.ArrivalTime, 0).UTC().Format("2 Jan 2006 15:04:05"),
+	if _, err := fmt.Fprintf(w, "%s  #%d  %d  <%s> %s\n", date822.Qread(time.Unix(m.ArrivalTime, 0)),
 		m.ID, m.Size, qlog.Safe(m.Sender), bouncing); err != nil {
 		return err
 	}

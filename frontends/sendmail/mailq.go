@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gqmail/gqmail/frontends/submission"
+	"github.com/gqmail/gqmail/internal/date822"
 	"github.com/gqmail/gqmail/internal/qlog"
 )
 
@@ -24,7 +25,7 @@ func Mailq(env *Env) int {
 	w := bufio.NewWriter(env.Stdout)
 	defer w.Flush()
 	for _, m := range list {
-		fmt.Fprintf(w, "%s GMT  #%d  %d  <%s>\n", m.Received.UTC().Format("2 Jan 2006 15:04:05"), m.ID, m.Size, qlog.Safe(m.Sender))
+		fmt.Fprintf(w, "%s  #%d  %d  <%s>\n", date822.Qread(m.Received), m.ID, m.Size, qlog.Safe(m.Sender))
 		for _, r := range m.Recipients {
 			mark := "  done"
 			switch r.State {

@@ -14,3 +14,10 @@ func TestFormatIsQmailsDate822fmt(t *testing.T) {
 		t.Fatalf("a one-digit day: %q", got)
 	}
 }
+
+func TestQreadIsQmailQreadsArrival(t *testing.T) {
+	at := time.Date(1995, 9, 26, 6, 46, 54, 0, time.FixedZone("CEST", 2*3600))
+	if got := Qread(at); got != "26 Sep 1995 04:46:54 GMT" {
+		t.Fatalf("Qread = %q", got)
+	}
+}
