@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gqmail/gqmail/internal/frame"
 	"github.com/gqmail/gqmail/internal/outcome"
@@ -60,15 +61,52 @@ func deliverAsync(c *Client) chan error {
 	return out
 }
 
+// answerWait bounds every wait in these tests: a client that drops or
+// mistakes an answer fails the test rather than hanging it.
+const answerWait = 10 * time.Second
+
+// within waits at most answerWait for ch, failing the test with what was
+// awaited.
+func within[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(answerWait):
+		t.Fatalf("%s: nothing after %v", what, answerWait)
+		panic("unreachable")
+	}
+}
+
+// readRequest reads the client's next request on the helper's end,
+// within answerWait.
+func readRequest(t *testing.T, helper *frame.Conn) [][]byte {
+	t.Helper()
+	type read struct {
+		fields [][]byte
+		err    error
+	}
+	ch := make(chan read, 1)
+	go func() {
+		fields, fd, err := helper.Read()
+		if fd != nil {
+			fd.Close()
+		}
+		ch <- read{fields, err}
+	}()
+	r := within(t, ch, "the client's request never reached the helper")
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r.fields
+}
+
 // An answer whose token the client never sent is dropped and logged;
 // the delivery waits for its own answer.
 func TestClientTakesOnlyAnswersToItsOwnTokens(t *testing.T) {
 	c, helper, w := fakeHelper(t)
 	result := deliverAsync(c)
-	fields, _, err := helper.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	fields := readRequest(t, helper)
 	tok, req, err := decodeRequest(fields)
 	if err != nil || req.Recipient != "joe@example.org" {
 		t.Fatalf("request: %v %+v", err, req)
@@ -80,7 +118,7 @@ func TestClientTakesOnlyAnswersToItsOwnTokens(t *testing.T) {
 	// Answers are read in order: had a forged one been taken, the
 	// delivery would have ended in success before this one came.
 	helper.Write(nil, encodeResult(tok, &Response{Err: outcome.Temporary("real")})...)
-	if err := <-result; err != nil {
+	if err := within(t, result, "the delivery never took its own answer"); err != nil {
 		t.Fatalf("the delivery ended with %v, not with its own answer", err)
 	}
 	if n := strings.Count(w.String(), "answered a request that is not waiting"); n != 2 {
@@ -99,14 +137,12 @@ func TestClientDefersOnAMalformedAnswer(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c, helper, w := fakeHelper(t)
 			result := deliverAsync(c)
-			if _, _, err := helper.Read(); err != nil {
-				t.Fatal(err)
-			}
+			readRequest(t, helper)
 			helper.Write(nil, bad...)
-			if err := <-result; !errors.Is(err, ErrHelperGone) {
+			if err := within(t, result, "after a malformed answer the delivery is still waiting, not deferred"); !errors.Is(err, ErrHelperGone) {
 				t.Fatalf("Deliver = %v, want ErrHelperGone (a deferral)", err)
 			}
-			<-c.Done()
+			within(t, c.Done(), "after a malformed answer the client is still open")
 			if !strings.Contains(w.String(), "not an answer") {
 				t.Fatalf("warnings: %q", w)
 			}

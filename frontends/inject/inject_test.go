@@ -30,7 +30,7 @@ type fixture struct {
 	srv  *Server
 }
 
-func serve(t *testing.T, trusted []int, max int64, tweak ...func(*Server)) *fixture {
+func serve(t *testing.T, trusted []int, maxBytes int64, tweak ...func(*Server)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "me"), []byte("mx.example.org\n"), 0o644)
@@ -47,7 +47,7 @@ func serve(t *testing.T, trusted []int, max int64, tweak ...func(*Server)) *fixt
 	}
 	s := &Server{
 		Queue: db, Log: qlog.New(io.Discard, "plain"),
-		TrustedUIDs: trusted, MaxMessageBytes: max,
+		TrustedUIDs: trusted, MaxMessageBytes: maxBytes,
 		Now: func() time.Time { return time.Date(2026, 12, 2, 3, 4, 5, 0, time.UTC) },
 	}
 	for _, fn := range tweak {
@@ -235,54 +235,129 @@ func TestAddressesWithLineEndsAreRefused(t *testing.T) {
 	}
 }
 
-// One uid cannot hold more than its share of connections, nor everyone
-// together more than the total.
-func TestSubmissionConnectionsAreCapped(t *testing.T) {
-	f := serve(t, nil, 1<<20, func(s *Server) { s.MaxConnsPerUID = 2; s.MaxConns = 5 })
+// holdConns opens n connections to the socket and reads each one's
+// greeting, which the daemon sends only once it has counted it; each must
+// be "go ahead".
+func holdConns(t *testing.T, sock string, n int) []net.Conn {
+	t.Helper()
 	var held []net.Conn
-	for range 2 {
-		c, err := net.Dial("unix", f.sock)
+	for i := range n {
+		c, err := net.Dial("unix", sock)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		t.Cleanup(func() { c.Close() })
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		hello, err := frame.Read(bufio.NewReader(c))
+		if err != nil || len(hello) != 3 || string(hello[0]) != submission.TagHello || string(hello[1]) != "K" {
+			t.Fatalf("connection %d of %d to hold: greeting %q, %v", i+1, n, hello, err)
+		}
 		held = append(held, c)
 	}
-	// Wait until the daemon counts both.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		f.srv.mu.Lock()
-		n := len(f.srv.conns)
-		f.srv.mu.Unlock()
-		if n == 2 || time.Now().After(deadline) {
-			break
+	return held
+}
+
+// One uid cannot hold more than its share of connections, nor everyone
+// together more than the total. With one uid at hand, the total is
+// reached by setting the share above it; TestCapsCountEachUIDAndEveryone
+// counts several uids.
+func TestSubmissionConnectionsAreCapped(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		perUID, total int
+		refusal       string
+	}{
+		{"one uid's share", 2, 5, "Too many submissions from uid " + strconv.Itoa(os.Getuid()) + " under way"},
+		{"everyone's total", 10, 3, "Too many submissions under way"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := serve(t, nil, 1<<20, func(s *Server) { s.MaxConnsPerUID, s.MaxConns = tc.perUID, tc.total })
+			held := holdConns(t, f.sock, min(tc.perUID, tc.total))
+			c := &submission.Client{Path: f.sock}
+			defer c.Close()
+			_, err := c.Accept(context.Background(), testMessage("local"))
+			if err == nil || outcome.IsPermanent(err) {
+				t.Fatalf("a connection over the cap: %v, want a temporary refusal", err)
+			}
+			// The greeting says so before the client sends anything, so
+			// that sendmail can use the pickup directory instead.
+			if !errors.Is(err, submission.ErrBusy) || !strings.Contains(err.Error(), tc.refusal) {
+				t.Fatalf("refusal: %v, want ErrBusy saying %q", err, tc.refusal)
+			}
+			for _, h := range held {
+				h.Close()
+			}
+			c.Close()
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				if _, err = c.Accept(context.Background(), testMessage("local")); err == nil || time.Now().After(deadline) {
+					break
+				}
+				c.Close()
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatalf("after the others left: %v", err)
+			}
+		})
+	}
+}
+
+// The caps count connections by uid and all together: a uid at its share
+// is refused while another may still come in, up to the total, which then
+// refuses a uid below its share; trusted uids are not counted; a place
+// given back is taken again.
+func TestCapsCountEachUIDAndEveryone(t *testing.T) {
+	s := &Server{MaxConnsPerUID: 2, MaxConns: 3}
+	conn := func() net.Conn {
+		a, b := net.Pipe()
+		t.Cleanup(func() { a.Close(); b.Close() })
+		return a
+	}
+	a1, a2, a3, b1, b2, r1 := conn(), conn(), conn(), conn(), conn(), conn()
+	steps := []struct {
+		c       net.Conn
+		uid     int
+		trusted bool
+		want    string // "" admits
+	}{
+		{a1, 1001, false, ""},
+		{a2, 1001, false, ""},
+		{a3, 1001, false, "Too many submissions from uid 1001 under way"},
+		{b1, 1002, false, ""},
+		{b2, 1002, false, "Too many submissions under way"}, // uid 1002 holds 1 of its 2
+		{r1, 0, true, ""},
+	}
+	for i, st := range steps {
+		got := s.enter(st.c, st.uid, st.trusted)
+		if (st.want == "") != (got == "") || !strings.Contains(got, st.want) {
+			t.Fatalf("step %d, uid %d: enter = %q, want %q", i+1, st.uid, got, st.want)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	c := &submission.Client{Path: f.sock}
-	defer c.Close()
-	_, err := c.Accept(context.Background(), testMessage("local"))
-	if err == nil || outcome.IsPermanent(err) {
-		t.Fatalf("a third connection of one uid: %v, want a temporary refusal", err)
+	s.leave(a1, 1001)
+	if got := s.enter(b2, 1002, false); got != "" {
+		t.Fatalf("after uid 1001 gave a place back, uid 1002: %q", got)
 	}
-	// The greeting says so before the client sends anything, so that
-	// sendmail can use the pickup directory instead.
-	if !errors.Is(err, submission.ErrBusy) || !strings.Contains(err.Error(), "Too many submissions from uid") {
-		t.Fatalf("refusal: %v", err)
+	if got := s.enter(a3, 1001, false); !strings.Contains(got, "Too many submissions under way") {
+		t.Fatalf("at the total again, uid 1001: %q", got)
 	}
-	held[0].Close()
-	held[1].Close()
-	c.Close()
-	deadline = time.Now().Add(5 * time.Second)
-	for {
-		if _, err = c.Accept(context.Background(), testMessage("local")); err == nil || time.Now().After(deadline) {
-			break
+}
+
+// The limits a local submitter is held to when the daemon sets none.
+func TestSubmissionLimitDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		got, want any
+		reason    string
+	}{
+		{"DefaultMaxConns", DefaultMaxConns, 100, "submitters at once; one more is greeted Z and sendmail uses the pickup directory"},
+		{"DefaultMaxConnsPerUID", DefaultMaxConnsPerUID, 10, "one uid's share, so one local user cannot take every place"},
+		{"DefaultFrameTimeout", DefaultFrameTimeout, 20 * time.Minute, "each frame must arrive within it"},
+		{"DefaultMaxConnTime", DefaultMaxConnTime, time.Hour, "a connection is closed after it"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %v, want %v: %s", tc.name, tc.got, tc.want, tc.reason)
 		}
-		c.Close()
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("after the others left: %v", err)
 	}
 }
 
