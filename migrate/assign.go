@@ -73,15 +73,8 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/gqmail/gqmail/internal/lineerr"
 	"github.com/gqmail/gqmail/store"
-)
-
-const (
-	// maxReportedLines bounds AssignError's message, not its Lines: a file
-	// in the wrong format would otherwise give a screenful for every line.
-	maxReportedLines = 100
-	// maxQuotedBytes bounds how much of a bad line is kept and quoted.
-	maxQuotedBytes = 80
 )
 
 // Reasons given for bad lines. They are stable: tests and administrators'
@@ -107,43 +100,13 @@ const (
 )
 
 // AssignError lists every bad line of an assign file (for ParseAssign) or
-// every entry that cannot be written (for FormatAssign).
-type AssignError struct {
-	// Name is the input's name as given to ParseAssign, or "assign
-	// output" for FormatAssign.
-	Name string
-	// Lines holds every bad line in file order; none is left out.
-	Lines []LineError
-}
-
-// LineError is one bad line.
-type LineError struct {
-	// Line is the 1-based line number. For a missing terminator it is one
-	// past the last line.
-	Line int
-	// Reason says what is wrong, in words.
-	Reason string
-	// Text is the line without its "\n", cut to its first 80 bytes.
-	Text string
-}
-
-// Error returns one line per bad line, "<name> line N: <reason>: <text
-// quoted with %q>", the first 100 of them, then "... and N more" if
-// there are more.
-func (e *AssignError) Error() string {
-	var b strings.Builder
-	for i, l := range e.Lines {
-		if i == maxReportedLines {
-			fmt.Fprintf(&b, "\n... and %d more", len(e.Lines)-maxReportedLines)
-			break
-		}
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		fmt.Fprintf(&b, "%s line %d: %s: %q", e.Name, l.Line, l.Reason, l.Text)
-	}
-	return b.String()
-}
+// every entry that cannot be written (for FormatAssign). Its Name is the
+// input's name as given to ParseAssign, or "assign output" for
+// FormatAssign. A line's Text is cut to its first 80 bytes; for a missing
+// terminator, Line is one past the last line and Text is empty. Its
+// message is lineerr's: one line a bad line, "<name> line N: <reason>:
+// <text quoted with %q>", the first 100 of them, then "... and N more".
+type AssignError struct{ lineerr.List }
 
 // ParseAssign reads a qmail users/assign file. It returns every assignment
 // in file order, or an error listing EVERY bad line (not just the first),
@@ -161,7 +124,7 @@ func ParseAssign(r io.Reader, name string) ([]store.AssignEntry, error) {
 		// was most of the time spent on a large file.
 		chunks [][]store.AssignEntry
 		chunk  []store.AssignEntry
-		bad    []LineError
+		bad    []lineerr.Line
 		long   []byte // holds lines longer than br's buffer
 		n      int
 	)
@@ -171,7 +134,7 @@ func ParseAssign(r io.Reader, name string) ([]store.AssignEntry, error) {
 			return nil, fmt.Errorf("%s: line %d: %w", name, n+1, err)
 		}
 		if len(raw) == 0 { // nothing left, and no terminator seen
-			bad = append(bad, LineError{Line: n + 1, Reason: reasonNoTerminator})
+			bad = append(bad, lineerr.Line{Line: n + 1, Reason: reasonNoTerminator})
 			break
 		}
 		n++
@@ -181,7 +144,7 @@ func ParseAssign(r io.Reader, name string) ([]store.AssignEntry, error) {
 		s := string(bytes.TrimSuffix(raw, []byte{'\n'}))
 		e, reason := parseAssignLine(s)
 		if reason != "" {
-			bad = append(bad, LineError{Line: n, Reason: reason, Text: truncate(s)})
+			bad = append(bad, lineerr.Line{Line: n, Reason: reason, Text: lineerr.Cut(s)})
 		} else if len(bad) == 0 {
 			// Entries after the first bad line would be thrown away.
 			if len(chunk) == cap(chunk) {
@@ -191,12 +154,12 @@ func ParseAssign(r io.Reader, name string) ([]store.AssignEntry, error) {
 			chunk = append(chunk, e)
 		}
 		if err == io.EOF { // a last line without "\n" cannot be the terminator
-			bad = append(bad, LineError{Line: n + 1, Reason: reasonNoTerminator})
+			bad = append(bad, lineerr.Line{Line: n + 1, Reason: reasonNoTerminator})
 			break
 		}
 	}
 	if len(bad) > 0 {
-		return nil, &AssignError{Name: name, Lines: bad}
+		return nil, &AssignError{lineerr.List{Name: name, Lines: bad}}
 	}
 	return slices.Concat(append(chunks, chunk)...), nil
 }
@@ -308,12 +271,9 @@ func parseID(s string) (int, bool) {
 	return n, true
 }
 
-func truncate(s string) string {
-	if len(s) > maxQuotedBytes {
-		return s[:maxQuotedBytes]
-	}
-	return s
-}
+// truncate cuts the bytes queue.go quotes in its errors as lineerr cuts
+// a bad line's text.
+func truncate(s string) string { return lineerr.Cut(s) }
 
 // FormatAssign writes entries in assign format, ending with the "." line,
 // such that ParseAssign(FormatAssign(x)) == x for every x that ParseAssign
@@ -328,7 +288,7 @@ func truncate(s string) string {
 func FormatAssign(w io.Writer, entries []store.AssignEntry) error {
 	var (
 		buf []byte
-		bad []LineError
+		bad []lineerr.Line
 	)
 	for i := range entries {
 		e := &entries[i]
@@ -336,11 +296,11 @@ func FormatAssign(w io.Writer, entries []store.AssignEntry) error {
 		buf = appendAssignLine(buf, e)
 		line := string(buf[start : len(buf)-1])
 		if reason := formatCheck(e, line); reason != "" {
-			bad = append(bad, LineError{Line: i + 1, Reason: reason, Text: truncate(line)})
+			bad = append(bad, lineerr.Line{Line: i + 1, Reason: reason, Text: lineerr.Cut(line)})
 		}
 	}
 	if len(bad) > 0 {
-		return &AssignError{Name: "assign output", Lines: bad}
+		return &AssignError{lineerr.List{Name: "assign output", Lines: bad}}
 	}
 	buf = append(buf, ".\n"...)
 	_, err := w.Write(buf)

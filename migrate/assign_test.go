@@ -9,6 +9,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/gqmail/gqmail/internal/lineerr"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -148,11 +149,11 @@ func TestParseAssignReportsEveryBadLineAtOnce(t *testing.T) {
 	if !errors.As(err, &ae) {
 		t.Fatalf("error = %v, want an *AssignError", err)
 	}
-	want := []LineError{
-		{2, reasonUIDRoot, "=root:root:0:0:/root:::"},
-		{4, reasonEmpty, ""},
-		{5, reasonCR, "=bill:bill:508:100:home/bill:::\r"},
-		{6, reasonHome, "=bill:bill:508:100:home/bill:::"},
+	want := []lineerr.Line{
+		{Line: 2, Reason: reasonUIDRoot, Text: "=root:root:0:0:/root:::"},
+		{Line: 4, Reason: reasonEmpty, Text: ""},
+		{Line: 5, Reason: reasonCR, Text: "=bill:bill:508:100:home/bill:::\r"},
+		{Line: 6, Reason: reasonHome, Text: "=bill:bill:508:100:home/bill:::"},
 	}
 	if !slices.Equal(ae.Lines, want) {
 		t.Errorf("bad lines\n got %+v\nwant %+v", ae.Lines, want)
@@ -172,9 +173,9 @@ func TestParseAssignReportsBadLinesAndTheMissingTerminator(t *testing.T) {
 	if !errors.As(err, &ae) {
 		t.Fatalf("error = %v, want an *AssignError", err)
 	}
-	want := []LineError{
-		{1, reasonUIDRoot, "=joe:joe:0:100:/home/joe:::"},
-		{3, reasonNoTerminator, ""},
+	want := []lineerr.Line{
+		{Line: 1, Reason: reasonUIDRoot, Text: "=joe:joe:0:100:/home/joe:::"},
+		{Line: 3, Reason: reasonNoTerminator, Text: ""},
 	}
 	if !slices.Equal(ae.Lines, want) {
 		t.Errorf("bad lines\n got %+v\nwant %+v", ae.Lines, want)
@@ -353,7 +354,7 @@ func FuzzParseAssign(f *testing.F) {
 				t.Fatal("an *AssignError without bad lines")
 			}
 			for i, l := range ae.Lines {
-				if l.Reason == "" || len(l.Text) > maxQuotedBytes || l.Line < 1 || i > 0 && l.Line <= ae.Lines[i-1].Line {
+				if l.Reason == "" || len(l.Text) > lineerr.MaxQuoted || l.Line < 1 || i > 0 && l.Line <= ae.Lines[i-1].Line {
 					t.Fatalf("bad line report %+v in %+v", l, ae.Lines)
 				}
 			}

@@ -23,8 +23,8 @@ package migrate
 import (
 	"bytes"
 	"fmt"
-	"strings"
 
+	"github.com/gqmail/gqmail/internal/lineerr"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -41,21 +41,14 @@ type RecordError struct {
 	Reason string
 }
 
-// Error returns one line per bad record, "<name> record N (key K): reason",
-// the first 100 of them.
+// Error returns one line per bad record, "<name> record N (key K):
+// reason", with lineerr's cap: the first 100 of them, then "... and N
+// more".
 func (e *CDBError) Error() string {
-	var b strings.Builder
-	for i, r := range e.Records {
-		if i == maxReportedLines {
-			fmt.Fprintf(&b, "\n... and %d more", len(e.Records)-maxReportedLines)
-			break
-		}
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		fmt.Fprintf(&b, "%s record %d (key %q): %s", e.Name, r.Record, r.Key, r.Reason)
-	}
-	return b.String()
+	return lineerr.Join(len(e.Records), func(i int) string {
+		r := &e.Records[i]
+		return fmt.Sprintf("%s record %d (key %q): %s", e.Name, r.Record, r.Key, r.Reason)
+	})
 }
 
 // AssignFromCDB reads the assignments of a qmail users/cdb file, in the
@@ -79,7 +72,7 @@ func AssignFromCDB(data []byte, name string) ([]store.AssignEntry, error) {
 		}
 		e, reason := assignFromRecord(key, val)
 		if reason != "" {
-			bad = append(bad, RecordError{Record: n, Key: truncate(string(key)), Reason: reason})
+			bad = append(bad, RecordError{Record: n, Key: lineerr.Cut(string(key)), Reason: reason})
 			return nil
 		}
 		out = append(out, e)

@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/gqmail/gqmail/internal/lineerr"
 )
 
-const (
-	// maxReportedLines bounds ImportError's message, not its Lines: a
-	// file in the wrong format would otherwise give a screenful a line.
-	maxReportedLines = 100
-	// maxLine is the longest line read; a longer one ends the import.
-	maxLine = 64 << 10
-)
+// maxLine is the longest line read; a longer one ends the import.
+const maxLine = 64 << 10
 
 // Reasons given for bad lines, stable for tests and administrators'
 // scripts. Some are completed with details.
@@ -36,16 +33,15 @@ type Entry struct {
 	Line  int
 }
 
-// ImportError lists every bad line of a Dovecot passwd-file. It unwraps
+// ImportError lists every bad line of a Dovecot passwd-file, in file
+// order. Its Name is the input's name as given to ParseDovecot or Import.
+// It never holds a line's text (HideText is set, Text empty), which may be
+// a password. Its message is lineerr's: one line a bad line, "<name> line
+// N: <reason>", the first 100 of them, then "... and N more". It unwraps
 // to one *LineError a line.
-type ImportError struct {
-	// Name is the input's name as given to ParseDovecot or Import.
-	Name string
-	// Lines holds every bad line in file order; none is left out.
-	Lines []*LineError
-}
+type ImportError struct{ lineerr.List }
 
-// LineError is one bad line. It never holds the line's text.
+// LineError is one bad line, as ImportError unwraps to it.
 type LineError struct {
 	Name   string
 	Line   int
@@ -54,28 +50,11 @@ type LineError struct {
 
 func (e *LineError) Error() string { return fmt.Sprintf("%s line %d: %s", e.Name, e.Line, e.Reason) }
 
-// Error gives one line of text a bad line, the first 100 of them, then
-// "... and N more" if there are more.
-func (e *ImportError) Error() string {
-	var b strings.Builder
-	for i, l := range e.Lines {
-		if i == maxReportedLines {
-			fmt.Fprintf(&b, "\n... and %d more", len(e.Lines)-maxReportedLines)
-			break
-		}
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(l.Error())
-	}
-	return b.String()
-}
-
 // Unwrap returns the bad lines' errors.
 func (e *ImportError) Unwrap() []error {
 	errs := make([]error, len(e.Lines))
 	for i, l := range e.Lines {
-		errs[i] = l
+		errs[i] = &LineError{Name: e.Name, Line: l.Line, Reason: l.Reason}
 	}
 	return errs
 }
@@ -89,7 +68,7 @@ func ParseDovecot(r io.Reader, name string) ([]Entry, error) {
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
 	var (
 		entries []Entry
-		bad     []*LineError
+		bad     []lineerr.Line
 		seen    = map[string]int{}
 		n       int
 	)
@@ -98,11 +77,11 @@ func ParseDovecot(r io.Reader, name string) ([]Entry, error) {
 		e, reason := parseDovecotLine(sc.Text())
 		switch {
 		case reason != "":
-			bad = append(bad, &LineError{Name: name, Line: n, Reason: reason})
+			bad = append(bad, lineerr.Line{Line: n, Reason: reason})
 		case e.Login == "":
 			// blank or comment
 		case seen[e.Login] != 0:
-			bad = append(bad, &LineError{Name: name, Line: n, Reason: fmt.Sprintf(reasonDup, e.Login, seen[e.Login])})
+			bad = append(bad, lineerr.Line{Line: n, Reason: fmt.Sprintf(reasonDup, e.Login, seen[e.Login])})
 		default:
 			seen[e.Login] = n
 			e.Line = n
@@ -116,7 +95,7 @@ func ParseDovecot(r io.Reader, name string) ([]Entry, error) {
 		return nil, fmt.Errorf("%s line %d: %w", name, n+1, err)
 	}
 	if len(bad) > 0 {
-		return nil, &ImportError{Name: name, Lines: bad}
+		return nil, &ImportError{lineerr.List{Name: name, Lines: bad, HideText: true}}
 	}
 	return entries, nil
 }

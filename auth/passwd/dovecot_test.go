@@ -137,6 +137,15 @@ func TestImportReportsEveryBadLineAndChangesNothing(t *testing.T) {
 	if !errors.As(err, &le) || le.Line != wantLines[0] {
 		t.Errorf("the error does not unwrap to the first *LineError: %v", le)
 	}
+	// The message is the bad lines' own errors, one a line, and nothing
+	// more: no text of the line, not even an empty one.
+	var each []string
+	for _, e := range ie.Unwrap() {
+		each = append(each, e.Error())
+	}
+	if want := strings.Join(each, "\n"); msg != want {
+		t.Errorf("message\n%s\nis not the bad lines' errors\n%s", msg, want)
+	}
 	for _, secret := range []string{"hunter2", "plaintextpw", "secret"} {
 		if strings.Contains(msg, secret) {
 			t.Errorf("the error quotes the password %q:\n%s", secret, msg)

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gqmail/gqmail/internal/lineerr"
 )
 
 // Kind says what a recipient is; its value is the first byte of the
@@ -73,9 +75,6 @@ const (
 	// framing for each address and 64 more for the domain an address
 	// without one gets.
 	maxForwardBytes = 900 << 10
-	// maxReported bounds Error's message, not its Lines.
-	maxReported = 100
-	maxQuoted   = 80
 )
 
 const (
@@ -102,37 +101,13 @@ const (
 	reasonTooMany      = "forwards more than 900 KiB of addresses, more than one delivery may answer: split the list"
 )
 
-// Error lists every bad line of an aliases file.
-type Error struct {
-	// Name is the file's name as given to ParseFile.
-	Name  string
-	Lines []LineError
-}
-
-// LineError is one bad line.
-type LineError struct {
-	Line   int
-	Reason string
-	// Text is the logical line, cut to its first 80 bytes.
-	Text string
-}
-
-// Error returns one line per bad line, "<name> line N: <reason>: <text
-// quoted with %q>", the first 100 of them, then "... and N more".
-func (e *Error) Error() string {
-	var b strings.Builder
-	for i, l := range e.Lines {
-		if i == maxReported {
-			fmt.Fprintf(&b, "\n... and %d more", len(e.Lines)-maxReported)
-			break
-		}
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		fmt.Fprintf(&b, "%s line %d: %s: %q", e.Name, l.Line, l.Reason, l.Text)
-	}
-	return b.String()
-}
+// Error lists every bad line of an aliases file, in file order (a line
+// with more than one fault once for each, in the order found). Its Name
+// is the file's name as given to ParseFile; a line's Text is the logical
+// line (continuations joined), cut to its first 80 bytes. Its message is
+// lineerr's: one line a bad line, "<name> line N: <reason>: <text quoted
+// with %q>", the first 100 of them, then "... and N more".
+type Error struct{ lineerr.List }
 
 // Options are ParseFile's dependencies.
 type Options struct {
@@ -156,7 +131,7 @@ func ParseFile(r io.Reader, name string, opts Options) (*Parsed, error) {
 		read = ReadIncludeFile
 	}
 	var (
-		bad   []LineError
+		bad   []lineerr.Line
 		lines []logical
 		cur   *logical
 		n     int
@@ -174,10 +149,10 @@ func ParseFile(r io.Reader, name string, opts Options) (*Parsed, error) {
 		s := string(bytes.TrimSuffix(raw, []byte{'\n'}))
 		switch {
 		case strings.IndexByte(s, 0) >= 0:
-			bad = append(bad, LineError{Line: n, Reason: reasonNUL, Text: cut(s)})
+			bad = append(bad, lineerr.Line{Line: n, Reason: reasonNUL, Text: lineerr.Cut(s)})
 			s = unreadable(s, &cur)
 		case strings.IndexByte(s, '\r') >= 0:
-			bad = append(bad, LineError{Line: n, Reason: reasonCR, Text: cut(s)})
+			bad = append(bad, lineerr.Line{Line: n, Reason: reasonCR, Text: lineerr.Cut(s)})
 			s = unreadable(s, &cur)
 		}
 		switch {
@@ -185,7 +160,7 @@ func ParseFile(r io.Reader, name string, opts Options) (*Parsed, error) {
 			// An empty line is skipped and ends nothing.
 		case s[0] == ' ' || s[0] == '\t':
 			if cur == nil {
-				bad = append(bad, LineError{Line: n, Reason: reasonContinuation, Text: cut(s)})
+				bad = append(bad, lineerr.Line{Line: n, Reason: reasonContinuation, Text: lineerr.Cut(s)})
 			} else {
 				cur.text += s
 			}
@@ -208,17 +183,17 @@ func ParseFile(r io.Reader, name string, opts Options) (*Parsed, error) {
 		}
 		a, reason := parseAlias(l, incl)
 		if reason != "" {
-			bad = append(bad, LineError{Line: l.line, Reason: reason, Text: cut(l.text)})
+			bad = append(bad, lineerr.Line{Line: l.line, Reason: reason, Text: lineerr.Cut(l.text)})
 			continue
 		}
 		k := key(a.Name)
 		if i, dup := seen[k]; dup {
-			bad = append(bad, LineError{Line: l.line, Reason: fmt.Sprintf("duplicate alias %q: first defined on line %d", a.Name, p.Aliases[i].Line), Text: cut(l.text)})
+			bad = append(bad, lineerr.Line{Line: l.line, Reason: fmt.Sprintf("duplicate alias %q: first defined on line %d", a.Name, p.Aliases[i].Line), Text: lineerr.Cut(l.text)})
 			continue
 		}
 		seen[k] = len(p.Aliases)
 		p.Aliases = append(p.Aliases, a)
-		texts = append(texts, cut(l.text))
+		texts = append(texts, lineerr.Cut(l.text))
 	}
 	for i := range p.Aliases {
 		a := &p.Aliases[i]
@@ -226,13 +201,13 @@ func ParseFile(r io.Reader, name string, opts Options) (*Parsed, error) {
 			a.Owner = p.Aliases[j].Name
 		}
 		if forwardBytes(a.Targets) > maxForwardBytes {
-			bad = append(bad, LineError{Line: a.Line, Reason: reasonTooMany, Text: texts[i]})
+			bad = append(bad, lineerr.Line{Line: a.Line, Reason: reasonTooMany, Text: texts[i]})
 		}
 	}
 	bad = append(bad, loops(p.Aliases, texts, seen)...)
 	if len(bad) > 0 {
 		sortLines(bad)
-		return nil, &Error{Name: name, Lines: bad}
+		return nil, &Error{lineerr.List{Name: name, Lines: bad}}
 	}
 	p.Includes = incl.files
 	return p, nil
@@ -245,13 +220,6 @@ func unreadable(s string, cur **logical) string {
 		*cur = &logical{}
 	}
 	return ""
-}
-
-func cut(s string) string {
-	if len(s) > maxQuoted {
-		return s[:maxQuoted]
-	}
-	return s
 }
 
 // key is the table's key for an alias name: lowercased, and a bare local
@@ -608,7 +576,7 @@ func forwardBytes(ts []Target) int {
 // loops finds every alias that reaches itself through the file's aliases,
 // once per cycle, reported at the line of the alias the search entered it
 // by.
-func loops(as []Alias, texts []string, index map[string]int) []LineError {
+func loops(as []Alias, texts []string, index map[string]int) []lineerr.Line {
 	const (
 		white = iota
 		grey
@@ -616,7 +584,7 @@ func loops(as []Alias, texts []string, index map[string]int) []LineError {
 	)
 	color := make([]byte, len(as))
 	var (
-		bad   []LineError
+		bad   []lineerr.Line
 		stack []int
 		visit func(i int)
 	)
@@ -637,7 +605,7 @@ func loops(as []Alias, texts []string, index map[string]int) []LineError {
 					names = append(names, as[k].Name)
 				}
 				names = append(names, as[j].Name)
-				bad = append(bad, LineError{Line: as[j].Line, Reason: "alias loop: " + strings.Join(names, " -> "), Text: texts[j]})
+				bad = append(bad, lineerr.Line{Line: as[j].Line, Reason: "alias loop: " + strings.Join(names, " -> "), Text: texts[j]})
 			}
 		}
 		stack = stack[:len(stack)-1]
@@ -673,7 +641,7 @@ func edges(ts []Target, index map[string]int) []int {
 	return out
 }
 
-func sortLines(ls []LineError) {
+func sortLines(ls []lineerr.Line) {
 	// Stable: a line's reasons keep the order they were found in.
-	slices.SortStableFunc(ls, func(a, b LineError) int { return a.Line - b.Line })
+	slices.SortStableFunc(ls, func(a, b lineerr.Line) int { return a.Line - b.Line })
 }
