@@ -5,7 +5,6 @@ import (
 	"net/smtp"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,11 +15,10 @@ import (
 // The accounts of the aliases test, made with useradd and kept between
 // runs; their homes are made afresh.
 const (
-	aliasJoe   = "gq11joe"
-	aliasAnn   = "gq11ann"
-	aliasReal  = "gq11real" // a real user with an alias of the same name
-	aliasAcct  = "gq11alias"
-	aliasDaemn = "qmaild"
+	aliasJoe  = "gq11joe"
+	aliasAnn  = "gq11ann"
+	aliasReal = "gq11real" // a real user with an alias of the same name
+	aliasAcct = "gq11alias"
 )
 
 // TestAliasesFileAsSendmailWould imports an /etc/aliases with lists,
@@ -30,25 +28,13 @@ const (
 // as the alias account, and that a real user named like an alias gets
 // their own mail.
 func TestAliasesFileAsSendmailWould(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: it makes users with useradd and runs the daemon as root, delivering as those users")
-	}
-	need(t, "useradd", "usermod")
-	base := scratch(t, account{"root", 0, 0})
-	root := filepath.Join(base, "root")
-	homes := filepath.Join(base, "home")
-	os.MkdirAll(homes, 0o755)
-	if _, err := user.Lookup(aliasDaemn); err != nil {
-		realUser(t, aliasDaemn, "/nonexistent", "--system")
-	}
-	hJoe, hAnn, hReal := filepath.Join(homes, aliasJoe), filepath.Join(homes, aliasAnn), filepath.Join(homes, aliasReal)
-	joe := realUser(t, aliasJoe, hJoe)
-	ann := realUser(t, aliasAnn, hAnn)
-	real := realUser(t, aliasReal, hReal)
-	alias := realUser(t, aliasAcct, filepath.Join(root, "alias"))
-	makeHome(t, hJoe, joe, nil)
-	makeHome(t, hAnn, ann, nil)
-	makeHome(t, hReal, real, nil)
+	s := newRealSite(t)
+	base, root := s.base, s.root
+	hJoe, hAnn, hReal := s.home(aliasJoe), s.home(aliasAnn), s.home(aliasReal)
+	s.user(t, aliasJoe, nil)
+	s.user(t, aliasAnn, nil)
+	s.user(t, aliasReal, nil)
+	alias := s.aliasUser(t, aliasAcct)
 
 	// Where the alias account writes: a directory of its own.
 	out := filepath.Join(base, "out")
@@ -76,20 +62,13 @@ no colon here
 	aliasesFile := filepath.Join(base, "aliases")
 	write(t, aliasesFile, broken)
 
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	write(t, filepath.Join(root, "qmail.toml"), fmt.Sprintf(`[smtp]
-listen = [%q]
-[delivery]
-defaultdelivery = "./Mailbox"
-[users]
-daemon = %q
-alias = %q
-postmaster = "%s@localhost"
-[dns]
-servers = ["127.0.0.1:9"]
-`, addr, aliasDaemn, aliasAcct, aliasJoe))
-	write(t, filepath.Join(root, "control", "me"), "localhost\n")
-	write(t, filepath.Join(root, "control", "rcpthosts"), "localhost\n")
+	s.configure(t, siteConfig{
+		defaultDelivery: "./Mailbox",
+		alias:           aliasAcct,
+		postmaster:      aliasJoe + "@localhost",
+		controls:        map[string]string{"me": "localhost\n", "rcpthosts": "localhost\n"},
+	})
+	addr := s.addr
 
 	// The broken file: every bad line named, nothing imported.
 	cmd := exec.Command(bin("qmailctl"), "--root", root, "aliases", "import", aliasesFile)
@@ -110,7 +89,7 @@ servers = ["127.0.0.1:9"]
 		t.Fatal("a broken file made a table")
 	}
 
-	d := startDaemon(t, root, addr, account{"root", 0, 0})
+	d := s.start(t)
 
 	// Fixed, through newaliases, while the daemon runs.
 	write(t, aliasesFile, fixed)

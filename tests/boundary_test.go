@@ -3,7 +3,6 @@ package tests
 import (
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -78,21 +77,9 @@ open('reached', 'w').write('\n'.join(reached) + '\n')
 // writes forged results to everything it can reach changes no other
 // user's delivery and does not stop the daemon.
 func TestProgramsGetOnlyTheirStandardDescriptors(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the daemon runs as root and delivers as accounts made with useradd")
-	}
-	need(t, "useradd", "usermod", "python3")
-	base := scratch(t, account{"root", 0, 0})
-	root := filepath.Join(base, "root")
-	homes := filepath.Join(base, "home")
-	os.MkdirAll(homes, 0o755)
-	hA, hV := filepath.Join(homes, userAttacker), filepath.Join(homes, userVictim)
-	if _, err := user.Lookup(userDaemon); err != nil {
-		realUser(t, userDaemon, "/nonexistent", "--system")
-	}
-	a := realUser(t, userAttacker, hA)
-	v := realUser(t, userVictim, hV)
-	makeHome(t, hA, a, map[string]string{
+	s := newRealSite(t, "python3")
+	hA, hV := s.home(userAttacker), s.home(userVictim)
+	a := s.user(t, userAttacker, map[string]string{
 		".qmail":         "./Maildir/\n",
 		".qmail-fds":     "|ls -l /proc/self/fd/ > ./fds\n",
 		".qmail-hostile": "|python3 ./hostile.py\n",
@@ -100,26 +87,15 @@ func TestProgramsGetOnlyTheirStandardDescriptors(t *testing.T) {
 	})
 	// The victim's delivery is slow, so that it is in flight while the
 	// hostile program runs.
-	makeHome(t, hV, v, map[string]string{".qmail": "|sleep 3\n./Maildir/\n"})
-	for _, h := range []string{hA, hV} {
-		for _, d := range []string{"tmp", "new", "cur"} {
-			os.MkdirAll(filepath.Join(h, "Maildir", d), 0o700)
-		}
-	}
-	chownTree(t, hA, a)
-	chownTree(t, hV, v)
+	v := s.user(t, userVictim, map[string]string{".qmail": "|sleep 3\n./Maildir/\n"})
+	makeMaildir(t, filepath.Join(hA, "Maildir"), a)
+	makeMaildir(t, filepath.Join(hV, "Maildir"), v)
 
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	write(t, filepath.Join(root, "qmail.toml"), fmt.Sprintf(`[smtp]
-listen = [%q]
-[users]
-daemon = %q
-alias = "nobody-such"
-[dns]
-servers = ["127.0.0.1:9"]
-`, addr, userDaemon))
-	write(t, filepath.Join(root, "control", "me"), "localhost\n")
-	write(t, filepath.Join(root, "control", "concurrencylocal"), "20\n")
+	s.configure(t, siteConfig{
+		alias:    "nobody-such",
+		controls: map[string]string{"me": "localhost\n", "concurrencylocal": "20\n"},
+	})
+	addr := s.addr
 
 	// qmaild starts with two descriptors it did not ask for.
 	pr, pw, err := os.Pipe()
@@ -128,12 +104,12 @@ servers = ["127.0.0.1:9"]
 	}
 	defer pr.Close()
 	defer pw.Close()
-	leaked, err := os.Create(filepath.Join(base, "leaked-file"))
+	leaked, err := os.Create(filepath.Join(s.base, "leaked-file"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer leaked.Close()
-	d := startDaemonWith(t, root, addr, account{"root", 0, 0}, []*os.File{pr, leaked})
+	d := s.start(t, pr, leaked)
 
 	t.Run("a program sees only 0, 1 and 2", func(t *testing.T) {
 		sendMail(t, addr, "s@example.org", userAttacker+"-fds@localhost", "Subject: fds\r\n\r\nfds\r\n")

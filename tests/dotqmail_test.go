@@ -18,51 +18,13 @@ import (
 // The accounts of the local delivery test. They are made with useradd
 // (and kept between runs; their homes are made afresh).
 const (
-	userA      = "gq3a"     // most .qmail files
-	userB      = "gq3b"     // no .qmail: default delivery; a symlinked mailbox
-	userC      = "gq3c"     // an empty .qmail; gets bounces and postmaster mail
-	userZero   = "gq3zero"  // uid 0: never delivered to
-	userOther  = "gq3other" // home owned by someone else
-	userAlias  = "gq3alias" // the alias account
-	userDaemon = "qmaild"
+	userA     = "gq3a"     // most .qmail files
+	userB     = "gq3b"     // no .qmail: default delivery; a symlinked mailbox
+	userC     = "gq3c"     // an empty .qmail; gets bounces and postmaster mail
+	userZero  = "gq3zero"  // uid 0: never delivered to
+	userOther = "gq3other" // home owned by someone else
+	userAlias = "gq3alias" // the alias account
 )
-
-// realUser makes (or resets) an account with a fresh home owned by it,
-// unless homeOwner names another account.
-func realUser(t *testing.T, name, home string, extra ...string) account {
-	t.Helper()
-	if _, err := user.Lookup(name); err != nil {
-		args := append([]string{"--no-create-home", "--shell", "/bin/sh", "--home-dir", home}, extra...)
-		if out, err := exec.Command("useradd", append(args, name)...).CombinedOutput(); err != nil {
-			t.Fatalf("useradd %s: %v: %s", name, err, out)
-		}
-	} else if u, _ := user.Lookup(name); u.HomeDir != home && u.Uid != "0" {
-		if out, err := exec.Command("usermod", "--home", home, name).CombinedOutput(); err != nil {
-			t.Fatalf("usermod %s: %v: %s", name, err, out)
-		}
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return account{name, uid, gid}
-}
-
-// home makes dir owned by acct, mode 0755, with the given files (mode
-// 0644 unless the name is in modes).
-func makeHome(t *testing.T, dir string, acct account, files map[string]string) {
-	t.Helper()
-	os.RemoveAll(dir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, text := range files {
-		write(t, filepath.Join(dir, name), text)
-	}
-	chownTree(t, dir, acct)
-}
 
 var (
 	startingRE = regexp.MustCompile(`starting delivery (\d+): msg \d+ to (local|remote) (\S+)`)
@@ -129,30 +91,12 @@ func readFile(t *testing.T, path string) string {
 // made with useradd, through the running daemon over SMTP, and checks the
 // files, their owners and what programs saw.
 func TestDotQmailAsRealUsers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: it makes users with useradd and runs the daemon as root, delivering as those users")
-	}
-	need(t, "useradd", "usermod")
-	base := scratch(t, account{"root", 0, 0})
-	root := filepath.Join(base, "root")
-	homes := filepath.Join(base, "home")
-	os.MkdirAll(homes, 0o755)
-	hA, hB, hC := filepath.Join(homes, userA), filepath.Join(homes, userB), filepath.Join(homes, userC)
-	hOther, hAlias := filepath.Join(homes, userOther), filepath.Join(root, "alias")
+	s := newRealSite(t)
+	root := s.root
+	hA, hB, hC := s.home(userA), s.home(userB), s.home(userC)
+	hOther, hAlias := s.home(userOther), s.aliasHome()
 
-	if _, err := user.Lookup(userDaemon); err != nil {
-		realUser(t, userDaemon, "/nonexistent", "--system")
-	}
-	a := realUser(t, userA, hA)
-	b := realUser(t, userB, hB)
-	c := realUser(t, userC, hC)
-	// usermod refuses to touch a uid 0 account while root runs
-	// processes, so this one's home is fixed; it is never used anyway.
-	realUser(t, userZero, "/nonexistent", "--non-unique", "--uid", "0", "--gid", "0")
-	realUser(t, userOther, hOther)
-	alias := realUser(t, userAlias, hAlias)
-
-	makeHome(t, hA, a, map[string]string{
+	a := s.user(t, userA, map[string]string{
 		".qmail-all":          "# every kind of line\n./mbox-all\n./maildir-all/\n|echo \"$EXT\" > ./prog-all\n&" + userB + "@localhost\n" + userC + "@localhost\n",
 		".qmail-ext":          "./mbox-ext\n",
 		".qmail-upper":        "./mbox-upper\n",
@@ -169,41 +113,39 @@ func TestDotQmailAsRealUsers(t *testing.T) {
 		".qmail-wr":           "./mbox-wr\n",
 		".qmail-virt-default": "./mbox-virt\n",
 	})
-	for _, d := range []string{"tmp", "new", "cur"} {
-		os.MkdirAll(filepath.Join(hA, "maildir-all", d), 0o700)
-	}
-	chownTree(t, hA, a)
+	makeMaildir(t, filepath.Join(hA, "maildir-all"), a)
 	os.Chmod(filepath.Join(hA, ".qmail-wr"), 0o666)
 
 	// Writable by everyone, so only the ownership check can stop the
 	// delivery.
-	rootOwned := filepath.Join(base, "root-owned-file")
+	rootOwned := filepath.Join(s.base, "root-owned-file")
 	write(t, rootOwned, "root's own\n")
 	os.Chmod(rootOwned, 0o666)
-	makeHome(t, hB, b, map[string]string{".qmail-sym": "./symbox\n"})
+	b := s.user(t, userB, map[string]string{".qmail-sym": "./symbox\n"})
 	if err := os.Symlink(rootOwned, filepath.Join(hB, "symbox")); err != nil {
 		t.Fatal(err)
 	}
 	os.Lchown(filepath.Join(hB, "symbox"), b.uid, b.gid)
-	makeHome(t, hC, c, map[string]string{".qmail": ""})
+	s.user(t, userC, map[string]string{".qmail": ""})
+	realUser(t, userOther, hOther)
 	makeHome(t, hOther, a, nil) // owned by gq3a, not gq3other
+	// usermod refuses to touch a uid 0 account while root runs
+	// processes, so this one's home is fixed; it is never used anyway.
+	realUser(t, userZero, "/nonexistent", "--non-unique", "--uid", "0", "--gid", "0")
+	alias := s.aliasUser(t, userAlias)
 
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	write(t, filepath.Join(root, "qmail.toml"), fmt.Sprintf(`[smtp]
-listen = [%q]
-[delivery]
-defaultdelivery = "./Mailbox"
-[users]
-daemon = %q
-alias = %q
-postmaster = "%s@localhost"
-[dns]
-servers = ["127.0.0.1:9"]
-`, addr, userDaemon, userAlias, userC))
-	write(t, filepath.Join(root, "control", "me"), "localhost\n")
-	write(t, filepath.Join(root, "control", "rcpthosts"), "localhost\nvirt.example\n")
-	write(t, filepath.Join(root, "control", "virtualdomains"), "virt.example:"+userA+"-virt\n")
-	d := startDaemon(t, root, addr, account{"root", 0, 0})
+	s.configure(t, siteConfig{
+		defaultDelivery: "./Mailbox",
+		alias:           userAlias,
+		postmaster:      userC + "@localhost",
+		controls: map[string]string{
+			"me":             "localhost\n",
+			"rcpthosts":      "localhost\nvirt.example\n",
+			"virtualdomains": "virt.example:" + userA + "-virt\n",
+		},
+	})
+	addr := s.addr
+	d := s.start(t)
 	// The daemon dropped root; the local delivery helper kept it.
 	daemonUser, _ := user.Lookup(userDaemon)
 	if got := procUID(t, d.cmd.Process.Pid); strconv.Itoa(got) != daemonUser.Uid {

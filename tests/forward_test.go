@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,53 +26,32 @@ const (
 // running daemon as root; then runs qmailctl forward convert on homes that
 // can and cannot be converted.
 func TestDotForwardAsRealUsers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: it makes users with useradd and runs the daemon as root, delivering as those users")
-	}
-	need(t, "useradd", "usermod")
-	base := scratch(t, account{"root", 0, 0})
-	root := filepath.Join(base, "root")
-	homes := filepath.Join(base, "home")
-	os.MkdirAll(homes, 0o755)
-	hF, hT, hAlias := filepath.Join(homes, userFwd), filepath.Join(homes, userFwdTo), filepath.Join(root, "alias")
-	if _, err := user.Lookup(userDaemon); err != nil {
-		realUser(t, userDaemon, "/nonexistent", "--system")
-	}
-	f := realUser(t, userFwd, hF)
-	to := realUser(t, userFwdTo, hT)
-	realUser(t, userFwdAl, hAlias)
+	s := newRealSite(t)
+	root := s.root
+	hF, hT := s.home(userFwd), s.home(userFwdTo)
 
 	// Paths are quoted: in a .forward, as in RFC 822, "." and "," are
 	// special, and the scratch directory's name is the test's.
 	saved := filepath.Join(hF, "saved")
-	makeHome(t, hF, f, map[string]string{
+	f := s.user(t, userFwd, map[string]string{
 		".qmail": "|dot-forward .forward\n./Maildir/\n",
 		".forward": "# as sendmail users write them\n" +
 			userFwdTo + ", \"|id -u > pipe-uid; cat > pipe-out\"\n" +
 			fmt.Sprintf("%q\n", saved) +
 			"\\" + userFwd + "\n",
 	})
-	for _, d := range []string{"tmp", "new", "cur"} {
-		os.MkdirAll(filepath.Join(hF, "Maildir", d), 0o700)
-	}
-	chownTree(t, hF, f)
-	makeHome(t, hT, to, nil)
+	makeMaildir(t, filepath.Join(hF, "Maildir"), f)
+	to := s.user(t, userFwdTo, nil)
+	s.aliasUser(t, userFwdAl)
 
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	write(t, filepath.Join(root, "qmail.toml"), fmt.Sprintf(`[smtp]
-listen = [%q]
-[delivery]
-defaultdelivery = "|dot-forward .forward\n./Mailbox"
-[users]
-daemon = %q
-alias = %q
-[dns]
-servers = ["127.0.0.1:9"]
-`, addr, userDaemon, userFwdAl))
 	const host = "mail.example.test"
-	write(t, filepath.Join(root, "control", "me"), host+"\n")
-	write(t, filepath.Join(root, "control", "rcpthosts"), host+"\n")
-	d := startDaemon(t, root, addr, account{"root", 0, 0})
+	s.configure(t, siteConfig{
+		defaultDelivery: "|dot-forward .forward\n./Mailbox",
+		alias:           userFwdAl,
+		controls:        map[string]string{"me": host + "\n", "rcpthosts": host + "\n"},
+	})
+	addr := s.addr
+	d := s.start(t)
 
 	rcpt := userFwd + "@" + host
 	sendMail(t, addr, "s@example.org", rcpt, "Subject: token-fwd\r\n\r\nbody of token-fwd\r\n")
@@ -143,7 +121,7 @@ servers = ["127.0.0.1:9"]
 	}
 
 	t.Run("qmailctl forward convert", func(t *testing.T) {
-		conv := filepath.Join(base, "convert")
+		conv := filepath.Join(s.base, "convert")
 		ok, exists, include, none := filepath.Join(conv, "ok"), filepath.Join(conv, "exists"), filepath.Join(conv, "include"), filepath.Join(conv, "none")
 		makeHome(t, ok, f, map[string]string{".forward": "# vacation\n" + userFwdTo + ", \"|/usr/bin/vacation " + userFwd + "\"\n/var/mail/" + userFwd + "\n\\" + userFwd + "\n"})
 		os.Chmod(filepath.Join(ok, ".forward"), 0o640)

@@ -17,91 +17,97 @@ import (
 )
 
 func (a *app) aliasesCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "aliases",
-		Short: "the sendmail-style aliases table (users/aliases.db)",
-		RunE:  needSubcommand,
-	}
-	var dryRun bool
-	imp := &cobra.Command{
-		Use:   "import [--dry-run] FILE",
-		Short: "replace the table with a sendmail /etc/aliases file (- for stdin)",
-		Long: `Reads an /etc/aliases file with fastforward's newaliases syntax (name: recipient, ...;
+	imp := importLeaf("replace the table with a sendmail /etc/aliases file (- for stdin)",
+		`Reads an /etc/aliases file with fastforward's newaliases syntax (name: recipient, ...;
 continuation lines, comments, |program, /file, :include:/file, owner-NAME), checks
 every line, and replaces the table with it in one step: a lookup sees the old table
 or the new one. If any line is bad (a syntax error, a duplicate name, a loop, an
 include file that cannot be read or is unsafe), every bad line is reported with its
 number and nothing is changed. --dry-run only checks.`,
-		Args: args(cobra.ExactArgs(1)),
-		RunE: func(c *cobra.Command, argv []string) error {
-			p, err := a.paths()
-			if err != nil {
-				return err
-			}
-			return importAliases(c.OutOrStdout(), argv[0], aliases.Path(p), dryRun)
-		},
-	}
-	imp.Flags().BoolVar(&dryRun, "dry-run", false, "check the file, change nothing")
-	exp := &cobra.Command{
+		a.aliasesImport)
+	exp := leaf(&cobra.Command{
 		Use:   "export",
 		Short: "print the table in aliases syntax",
-		Args:  args(cobra.NoArgs),
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := a.paths()
-			if err != nil {
-				return err
-			}
-			tab := aliases.OpenTable(aliases.Path(p))
-			defer tab.Close()
-			parsed, err := tab.Parsed()
-			if err != nil {
-				return err
-			}
-			return aliases.Format(c.OutOrStdout(), parsed)
-		},
-	}
-	check := &cobra.Command{
+		Args:  cobra.NoArgs,
+	}, func(out io.Writer, _ []string) error {
+		return a.aliasesExport(out)
+	})
+	check := leaf(&cobra.Command{
 		Use:   "check",
 		Short: "say which :include: files changed since the import",
 		Long: `Compares each :include: file the table recorded (path, size, mtime, SHA-256) with
 the file now at its path. Exits 0 when none changed, 100 when one did (the table
 still holds what the file held at import: run the import again).`,
-		Args: args(cobra.NoArgs),
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := a.paths()
-			if err != nil {
-				return err
-			}
-			tab := aliases.OpenTable(aliases.Path(p))
-			defer tab.Close()
-			changes, err := tab.Check()
-			if err != nil {
-				return err
-			}
-			for _, ch := range changes {
-				fmt.Fprintf(c.OutOrStdout(), "%s: %s since the import\n", ch.Path, ch.Why)
-			}
-			if len(changes) > 0 {
-				return exitError{cli.ExitPermanent}
-			}
-			fmt.Fprintln(c.OutOrStdout(), "include files: unchanged since the import")
-			return nil
-		},
-	}
-	show := &cobra.Command{
+		Args: cobra.NoArgs,
+	}, func(out io.Writer, _ []string) error {
+		return a.aliasesCheck(out)
+	})
+	show := leaf(&cobra.Command{
 		Use:   "show ADDRESS",
 		Short: "say what ADDRESS expands to",
 		Long: `Says whether delivery would take ADDRESS from the aliases table (a user, or a
 specific ~alias/.qmail file, comes first) and what it expands to, following
 addresses that are aliases in turn. Exits 0 when ADDRESS is an alias that delivery
 uses, 100 when it is not, 111 on trouble.`,
-		Args: args(cobra.ExactArgs(1)),
-		RunE: func(c *cobra.Command, argv []string) error {
-			return a.aliasesShow(c.OutOrStdout(), argv[0])
-		},
+		Args: cobra.ExactArgs(1),
+	}, func(out io.Writer, argv []string) error {
+		return a.aliasesShow(out, argv[0])
+	})
+	return group(&cobra.Command{
+		Use:   "aliases",
+		Short: "the sendmail-style aliases table (users/aliases.db)",
+	}, imp, exp, check, show)
+}
+
+func (a *app) aliasesImport(out io.Writer, file string, dryRun bool) error {
+	p, err := a.paths()
+	if err != nil {
+		return err
 	}
-	cmd.AddCommand(imp, exp, check, show)
-	return cmd
+	return importAliases(out, file, aliases.Path(p), dryRun)
+}
+
+// aliasTable opens the root's aliases table, once the root is known to
+// be a gqmail root.
+func (a *app) aliasTable() (*aliases.Table, error) {
+	p, err := a.paths()
+	if err != nil {
+		return nil, err
+	}
+	return aliases.OpenTable(aliases.Path(p)), nil
+}
+
+func (a *app) aliasesExport(out io.Writer) error {
+	tab, err := a.aliasTable()
+	if err != nil {
+		return err
+	}
+	defer tab.Close()
+	parsed, err := tab.Parsed()
+	if err != nil {
+		return err
+	}
+	return aliases.Format(out, parsed)
+}
+
+func (a *app) aliasesCheck(out io.Writer) error {
+	tab, err := a.aliasTable()
+	if err != nil {
+		return err
+	}
+	defer tab.Close()
+	changes, err := tab.Check()
+	if err != nil {
+		return err
+	}
+	for _, ch := range changes {
+		fmt.Fprintf(out, "%s: %s since the import\n", ch.Path, ch.Why)
+	}
+	if len(changes) > 0 {
+		return exitError{cli.ExitPermanent}
+	}
+	fmt.Fprintln(out, "include files: unchanged since the import")
+	return nil
 }
 
 // importAliases is the import, with qmailctl's wording of a bad file.
@@ -115,11 +121,7 @@ func importAliases(out io.Writer, file, table string, dryRun bool) error {
 }
 
 func (a *app) aliasesShow(out io.Writer, address string) error {
-	p, err := a.paths()
-	if err != nil {
-		return err
-	}
-	cfg, err := loadConfig(p)
+	p, cfg, err := a.rootConfig()
 	if err != nil {
 		return err
 	}

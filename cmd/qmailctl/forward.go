@@ -22,13 +22,7 @@ import (
 )
 
 func (a *app) forwardCommand() *cobra.Command {
-	fwd := &cobra.Command{
-		Use:   "forward",
-		Short: "users' sendmail .forward files",
-		RunE:  needSubcommand,
-	}
-	var dryRun bool
-	convert := &cobra.Command{
+	convert := dryRunLeaf(&cobra.Command{
 		Use:   "convert [--dry-run] HOME...",
 		Short: "write the .qmail file equivalent to each home's .forward",
 		Long: `Reads HOME/.forward with dot-forward's rules (addresses qualified from the
@@ -39,14 +33,14 @@ any write bit for group or others and any execute bit. Homes that cannot be
 converted are listed with the reason. Exits 0 when every home was converted
 or had nothing to convert, 100 when some could not be converted, 111 on a
 failure. --dry-run prints what it would write and writes nothing.`,
-		Args: args(cobra.MinimumNArgs(1)),
-		RunE: func(cmd *cobra.Command, homes []string) error {
-			return a.forwardConvert(terminalSafe(cmd.OutOrStdout()), homes, dryRun)
-		},
-	}
-	convert.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be written, write nothing")
-	fwd.AddCommand(convert)
-	return fwd
+		Args: cobra.MinimumNArgs(1),
+	}, "print what would be written, write nothing", func(out io.Writer, homes []string, dryRun bool) error {
+		return a.forwardConvert(terminalSafe(out), homes, dryRun)
+	})
+	return group(&cobra.Command{
+		Use:   "forward",
+		Short: "users' sendmail .forward files",
+	}, convert)
 }
 
 // A home that cannot be converted, and why.
@@ -60,11 +54,7 @@ type nothingToConvert struct{ reason string }
 func (n nothingToConvert) Error() string { return n.reason }
 
 func (a *app) forwardConvert(out io.Writer, homes []string, dryRun bool) error {
-	p, err := a.paths()
-	if err != nil {
-		return err
-	}
-	cfg, err := loadConfig(p)
+	p, cfg, err := a.rootConfig()
 	if err != nil {
 		return err
 	}

@@ -90,19 +90,6 @@ type app struct {
 }
 
 // paths returns the root's layout, once it is known to be a gqmail root.
-// openInput opens the file an import reads: "-" is stdin. It returns the
-// reader, the name errors give it, and what closes it.
-func openInput(file string) (r io.Reader, name string, closeFn func(), err error) {
-	if file == "-" {
-		return os.Stdin, "stdin", func() {}, nil
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	return f, file, func() { f.Close() }, nil
-}
-
 func (a *app) paths() (layout.Paths, error) {
 	p := layout.For(a.root)
 	return p, layout.Check(p)

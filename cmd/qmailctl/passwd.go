@@ -21,17 +21,8 @@ import (
 const maxCheckpasswordInput = 512
 
 func (a *app) passwdCommand() *cobra.Command {
-	pw := &cobra.Command{
-		Use:   "passwd",
-		Short: "the SMTP AUTH password table (users/passwd.db)",
-		Long: `The logins that qmaild checkpassword accepts, each with a password hash.
-A login is an account name or an address; case does not matter (ASCII).
-Every change replaces the table in one step. The table belongs to the owner
-of users/ and is mode 0600: under a system root, change it as root.`,
-		RunE: needSubcommand,
-	}
 	var isHash bool
-	set := &cobra.Command{
+	set := leaf(&cobra.Command{
 		Use:   "set [--hash] LOGIN",
 		Short: "give LOGIN a password, read from stdin, adding the login if it is new",
 		Long: `Reads the password from stdin: on a terminal, asks twice without echo;
@@ -39,46 +30,41 @@ otherwise reads one line. It is stored as an argon2id hash. With --hash the
 line read is a hash to store as it is (argon2id, bcrypt $2a$/$2b$/$2y$,
 SHA512-CRYPT $6$ or SHA256-CRYPT $5$); it is read from stdin, not given as
 an argument, since every user may read the arguments of every process.`,
-		Args: args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			return a.passwdSet(cmd.OutOrStdout(), argv[0], isHash)
-		},
-	}
+		Args: cobra.ExactArgs(1),
+	}, func(out io.Writer, argv []string) error {
+		return a.passwdSet(out, argv[0], isHash)
+	})
 	set.Flags().BoolVar(&isHash, "hash", false, "stdin holds a hash, not a password")
-	del := &cobra.Command{
+	del := leaf(&cobra.Command{
 		Use:   "delete LOGIN",
 		Short: "remove LOGIN (exits 100 if it is not there)",
-		Args:  args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			return a.passwdDelete(cmd.OutOrStdout(), argv[0])
-		},
-	}
-	var dryRun bool
-	imp := &cobra.Command{
-		Use:   "import [--dry-run] FILE",
-		Short: "add the logins of a Dovecot passwd-file (- for stdin)",
-		Long: `Reads a Dovecot passwd-file (user:{SCHEME}hash[:more fields], # comments)
+		Args:  cobra.ExactArgs(1),
+	}, func(out io.Writer, argv []string) error {
+		return a.passwdDelete(out, argv[0])
+	})
+	imp := importLeaf("add the logins of a Dovecot passwd-file (- for stdin)",
+		`Reads a Dovecot passwd-file (user:{SCHEME}hash[:more fields], # comments)
 and adds its logins to the table in one step, replacing the hash of a login
 the table has; logins the file does not name are kept. Schemes: {BLF-CRYPT},
 {ARGON2ID}, {SHA512-CRYPT}, {SHA256-CRYPT}, {CRYPT} of those, or a bare
 hash. If any line is bad, every bad line is reported with its number and
 nothing is changed. --dry-run only checks.`,
-		Args: args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			return a.passwdImport(cmd.OutOrStdout(), argv[0], dryRun)
-		},
-	}
-	imp.Flags().BoolVar(&dryRun, "dry-run", false, "check the file, change nothing")
-	list := &cobra.Command{
+		a.passwdImport)
+	list := leaf(&cobra.Command{
 		Use:   "list",
 		Short: "print the logins, one a line",
-		Args:  args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.passwdList(cmd.OutOrStdout())
-		},
-	}
-	pw.AddCommand(set, del, imp, list)
-	return pw
+		Args:  cobra.NoArgs,
+	}, func(out io.Writer, _ []string) error {
+		return a.passwdList(out)
+	})
+	return group(&cobra.Command{
+		Use:   "passwd",
+		Short: "the SMTP AUTH password table (users/passwd.db)",
+		Long: `The logins that qmaild checkpassword accepts, each with a password hash.
+A login is an account name or an address; case does not matter (ASCII).
+Every change replaces the table in one step. The table belongs to the owner
+of users/ and is mode 0600: under a system root, change it as root.`,
+	}, set, del, imp, list)
 }
 
 // passwdTable returns the table's path, once the root is known to be a

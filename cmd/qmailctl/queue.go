@@ -214,12 +214,10 @@ func becomeQueueOwner(queueDir string) error {
 }
 
 func (a *app) queueCommand() *cobra.Command {
-	queue := &cobra.Command{
+	queue := group(&cobra.Command{
 		Use:   "queue",
 		Short: "list, count, show and change the queue (through the daemon; list, stat and show also while it is stopped)",
-		RunE:  needSubcommand,
-	}
-	queue.AddCommand(a.queueList(), a.queueStat(), a.queueShow())
+	}, a.queueList(), a.queueStat(), a.queueShow())
 	for _, c := range []struct{ verb, short string }{
 		{admin.VerbRetry, "make waiting recipients due now, as SIGALRM does for all"},
 		{admin.VerbHold, "put waiting recipients on hold: never tried, never expired, until released"},

@@ -12,47 +12,34 @@ import (
 )
 
 func (a *app) usersCommand() *cobra.Command {
-	users := &cobra.Command{
-		Use:   "users",
-		Short: "the qmail-users assignment table (users/assign.db)",
-		RunE:  needSubcommand,
-	}
-	var dryRun bool
-	imp := &cobra.Command{
-		Use:   "import [--dry-run] FILE",
-		Short: "replace the table with a qmail users/assign file (- for stdin)",
-		Long: `Reads a file in qmail's users/assign format (=local:user:uid:gid:home:dash:ext:
+	imp := importLeaf("replace the table with a qmail users/assign file (- for stdin)",
+		`Reads a file in qmail's users/assign format (=local:user:uid:gid:home:dash:ext:
 and +prefix:user:uid:gid:home:dash:ext: lines, ended by a "." line), checks every
 line, and replaces the table with it in one step: a lookup sees the old table or
 the new one, never a mixture. If any line is bad, every bad line is reported with
 its number and nothing is changed. --dry-run only checks.`,
-		Args: args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			return a.usersImport(cmd.OutOrStdout(), argv[0], dryRun)
-		},
-	}
-	imp.Flags().BoolVar(&dryRun, "dry-run", false, "check the file, change nothing")
-	exp := &cobra.Command{
+		a.usersImport)
+	exp := leaf(&cobra.Command{
 		Use:   "export",
 		Short: "print the table in users/assign format",
-		Args:  args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.usersExport(cmd.OutOrStdout())
-		},
-	}
-	show := &cobra.Command{
+		Args:  cobra.NoArgs,
+	}, func(out io.Writer, _ []string) error {
+		return a.usersExport(out)
+	})
+	show := leaf(&cobra.Command{
 		Use:   "show ADDRESS",
 		Short: "say who would receive mail for ADDRESS and which .qmail file they would read",
 		Long: `Says what local delivery would do for ADDRESS, as qmail-local -n does.
 Exits 0 when the mail would be delivered (or sent on), 100 when it would
 bounce and 111 when it would be deferred.`,
-		Args: args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			return a.usersShow(cmd.OutOrStdout(), argv[0])
-		},
-	}
-	users.AddCommand(imp, exp, show)
-	return users
+		Args: cobra.ExactArgs(1),
+	}, func(out io.Writer, argv []string) error {
+		return a.usersShow(out, argv[0])
+	})
+	return group(&cobra.Command{
+		Use:   "users",
+		Short: "the qmail-users assignment table (users/assign.db)",
+	}, imp, exp, show)
 }
 
 func (a *app) usersImport(out io.Writer, file string, dryRun bool) error {
