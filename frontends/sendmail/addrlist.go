@@ -88,7 +88,41 @@ func parseAddrList(value string) (*addrList, error) {
 	if err := flush(); err != nil {
 		return nil, err
 	}
+	for _, a := range l.addrs {
+		if err := writable(a); err != nil {
+			return nil, err
+		}
+	}
 	return l, nil
+}
+
+// errLineEnd refuses an address holding a CR or LF (a backslash can escape
+// one): written back into the field, it would end the header there.
+var errLineEnd = errors.New("a line end inside an address")
+
+// errDomain refuses a domain holding a byte that is special in a header
+// (a backslash can escape one in an atom): written back unquoted, as
+// domains are, it would read as more than one address.
+var errDomain = errors.New("a special character in an address's domain")
+
+// writable reports whether a can be written back into the field as one
+// address: Quote quotes its local part, but leaves the domain as it is.
+func writable(a string) error {
+	if strings.ContainsAny(a, "\r\n") {
+		return errLineEnd
+	}
+	at := strings.LastIndexByte(a, '@')
+	if at < 0 {
+		return nil
+	}
+	domain := a[at+1:]
+	if strings.HasPrefix(domain, "[") && strings.HasSuffix(domain, "]") {
+		return nil // a literal, written as it was read
+	}
+	if strings.ContainsAny(domain, " \t\"(),:;<>@[\\]") {
+		return errDomain
+	}
+	return nil
 }
 
 // groupStart reports whether a ":" after toks (since the last "," or ";")
