@@ -43,7 +43,7 @@ func TestAddressListsAreRewrittenInPlace(t *testing.T) {
 			t.Errorf("%q addresses %q, want %q", tc.in, got, tc.addrs)
 		}
 	}
-	for _, bad := range []string{` "unterminated`, " (open comment", " <a@b", " a@b>", " <a <b>>", " a) b", " a ] b", ` a@b\`,
+	for _, bad := range []string{` "unterminated`, " (open comment", " <a@b", " a@b>", " <a <b>>", " ) b", " a ] b", ` a@b\`,
 		// A backslash before a line end or a special in the domain:
 		// written back, the field would end early or split.
 		" a\\\n @x.example", " x@a\\,b\\ c.d", " \"a\nb\"@x.example"} {

@@ -263,8 +263,10 @@ func TestInjectErrors(t *testing.T) {
 	}{
 		{"Subject: none\n\n", nil, 100, "qmail-inject: fatal: no recipients"},
 		{"From: <broken\nTo: a@x.example\n\n", nil, 100, "qmail-inject: fatal: unable to parse this line: From: <broken"},
-		// A stray ) once made the tokenizer loop for ever.
-		{"From: a) b\nTo: a@x.example\n\n", nil, 100, "qmail-inject: fatal: unable to parse this line: From: a) b"},
+		// A ) that starts a token; one after an atom's first byte once
+		// made the tokenizer loop for ever, and is now part of the atom
+		// as in qmail.
+		{"From: ) b\nTo: a@x.example\n\n", nil, 100, "qmail-inject: fatal: unable to parse this line: From: ) b"},
 		{"To: a@x.example\n\n", []string{"-Q"}, 100, "usage: qmail-inject"},
 	} {
 		env, _, errOut := testEnv(t, sws5, nil, tc.msg, append([]string{"qmail-inject", "-n"}, tc.args...)...)

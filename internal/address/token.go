@@ -39,12 +39,13 @@ func (t Token) Word() bool {
 }
 
 // ErrUnbalanced is Tokenize's error: a quote, comment or domain literal
-// left open, a ) or ] that closes nothing, or a backslash that ends the
-// text.
+// left open, a token that starts with ) or ], or a backslash that ends
+// the text.
 var ErrUnbalanced = errors.New("an unclosed quote, comment or domain literal, or a stray ) or ]")
 
-// atomEnds are the bytes that end an atom.
-const atomEnds = " \t\r\n\"()[]<>@.,:;"
+// atomEnds are the bytes that end an atom. As in qmail's token822, ) and
+// ] do not: only a token cannot start with one.
+const atomEnds = " \t\r\n\"([<>@.,:;"
 
 // Tokenize splits an address list, a header field's value or a line of
 // a .forward or aliases file, into tokens. White space separates tokens

@@ -24,6 +24,8 @@ func TestTokenize(t *testing.T) {
 		{`a\ b@[1.2.3.4]`, []tok{{TokenAtom, `a\ b`, "a b", false}, {TokenSpecial, "@", "@", false}, {TokenLiteral, "[1.2.3.4]", "[1.2.3.4]", false}}},
 		{"list: x ,y;", []tok{{TokenAtom, "list", "list", false}, {TokenSpecial, ":", ":", false}, {TokenAtom, "x", "x", true}, {TokenSpecial, ",", ",", true}, {TokenAtom, "y", "y", false}, {TokenSpecial, ";", ";", false}}},
 		{" \t\r\n", nil},
+		// ) and ] end no atom, as in qmail's token822.
+		{"a)b@c]", []tok{{TokenAtom, "a)b", "a)b", false}, {TokenSpecial, "@", "@", false}, {TokenAtom, "c]", "c]", false}}},
 	} {
 		got, err := Tokenize(c.in)
 		if err != nil {
@@ -44,7 +46,7 @@ func TestTokenize(t *testing.T) {
 
 func TestTokenizeRefusesWhatIsLeftOpen(t *testing.T) {
 	for _, in := range []string{`"open`, `"ends in \`, `(open (nested)`, `(ends in \`, `[1.2.3.4`, `[ends in \`,
-		`a) b`, `a ] b`, `ends in \`, `)`} {
+		`a ] b`, `a )`, `ends in \`, `)`} {
 		if toks, err := Tokenize(in); !errors.Is(err, ErrUnbalanced) {
 			t.Errorf("Tokenize(%q) = %+v, %v; want ErrUnbalanced", in, toks, err)
 		}
@@ -95,7 +97,7 @@ func FuzzTokenize(f *testing.F) {
 					t.Fatalf("special token %q", tk.Text)
 				}
 			case TokenAtom:
-				if strings.Count(tk.Text, `\`) == 0 && (tk.Value != tk.Text || strings.ContainsAny(tk.Text, atomEnds)) {
+				if strings.Count(tk.Text, `\`) == 0 && (tk.Value != tk.Text || strings.ContainsAny(tk.Text, atomEnds) || strings.ContainsAny(tk.Text[:1], ")]")) {
 					t.Fatalf("atom token %+v", tk)
 				}
 			}
