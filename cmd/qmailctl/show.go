@@ -24,11 +24,7 @@ import (
 // qmail-local's choice of .qmail file with the instructions in it, like
 // "qmail-local -n".
 func (a *app) usersShow(out io.Writer, address string) error {
-	p, err := a.paths()
-	if err != nil {
-		return err
-	}
-	cfg, err := loadConfig(p)
+	p, cfg, err := a.rootConfig()
 	if err != nil {
 		return err
 	}
