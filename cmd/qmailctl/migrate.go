@@ -301,15 +301,16 @@ func (m *migration) queue(ctx context.Context, p layout.Paths) error {
 }
 
 // openQueueStore opens the root's queue database for the import, with the
-// root's control files to route the messages not yet preprocessed. Its
-// errors say what to do.
-func openQueueStore(p layout.Paths) (*store.DB, error) {
+// root's control files to route the messages not yet preprocessed, waiting
+// up to lock for another process's hold on it (zero: the store's default).
+// Its errors say what to do.
+func openQueueStore(p layout.Paths, lock time.Duration) (*store.DB, error) {
 	controls := control.Open(p.Control, nil)
 	if err := controls.Check(); err != nil {
 		return nil, fmt.Errorf("the root's control files route the messages not yet preprocessed; fix them first:\n%w", err)
 	}
 	router := &route.Router{Controls: controls}
-	db, err := store.Open(p.QueueDB, store.Options{Owner: "qmailctl migrate queue", Route: router.Route})
+	db, err := store.Open(p.QueueDB, store.Options{Owner: "qmailctl migrate queue", Route: router.Route, LockTimeout: lock})
 	if err != nil {
 		if errors.Is(err, store.ErrInUse) || strings.Contains(err.Error(), "is in use") {
 			return nil, fmt.Errorf("the import writes queue.db itself, so the gqmail daemon must be stopped: %w", err)
@@ -327,7 +328,7 @@ func importHere(ctx context.Context, p layout.Paths, scan *migrate.QueueScan, op
 	} else if uid != os.Geteuid() {
 		return nil, fmt.Errorf("%s belongs to uid %d: run the import as that account (the daemon's) or as root", p.Queue, uid)
 	}
-	db, err := openQueueStore(p)
+	db, err := openQueueStore(p, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -416,13 +417,27 @@ func importAsOwner(ctx context.Context, p layout.Paths, scan *migrate.QueueScan,
 		}
 		return nil
 	}
+	// A child that does not answer within migrate's bounds
+	// (migrate.ErrWriterTimeout) may be hung: it is killed, or waiting
+	// for it would hang too.
+	kill := func(err error) error {
+		if !errors.Is(err, migrate.ErrWriterTimeout) {
+			return err
+		}
+		if kerr := cmd.Process.Kill(); kerr != nil {
+			return fmt.Errorf("%w; killing the queue writer (uid %d): %v", err, uid, kerr)
+		}
+		return fmt.Errorf("%w; the queue writer (uid %d) was killed", err, uid)
+	}
 	client, err := migrate.NewQueueWriterClient(conn)
 	if err != nil {
+		err = kill(err)
 		conn.Close()
 		wait()
 		return nil, err
 	}
 	res, err := migrate.ImportQueueTo(ctx, client, scan, opts)
+	err = kill(err)
 	client.Close()
 	if werr := wait(); err == nil {
 		err = werr
@@ -498,7 +513,9 @@ func (a *app) queueWriter() error {
 		conn.Write(nil, []byte("fail"), []byte(err.Error()))
 		return exitError{cli.ExitTemporary}
 	}
-	db, err := openQueueStore(p)
+	// The parent's wait for "ready" is bounded after this wait (migrate's
+	// WriterLockTimeout), so that a daemon holding the lock is named here.
+	db, err := openQueueStore(p, migrate.WriterLockTimeout)
 	if err != nil {
 		conn.Write(nil, []byte("fail"), []byte(err.Error()))
 		return exitError{cli.ExitTemporary}
