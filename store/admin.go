@@ -169,21 +169,10 @@ func (db *DB) change(ctx context.Context, what string, refs []Ref, fn func(*Reci
 		n = Changed{}
 		last := MsgID(0)
 		rcpts, due := tx.Bucket(bucketRcpts), tx.Bucket(bucketDue)
-		for _, ref := range refs {
-			v := rcpts.Get(rcptKey(ref))
-			if v == nil {
-				continue // finished meanwhile
-			}
-			st, err := decodeRecipient(ref, v)
-			if err != nil {
-				return err
-			}
-			if st.State != Pending {
-				continue
-			}
+		return eachPendingTx(tx, refs, func(ref Ref, st *RecipientState) error {
 			old := *st
 			if !fn(st) {
-				continue
+				return nil
 			}
 			if !old.Held {
 				if err := due.Delete(dueKey(old.Channel, old.Next, ref)); err != nil {
@@ -204,13 +193,58 @@ func (db *DB) change(ctx context.Context, what string, refs []Ref, fn func(*Reci
 				n.Messages++
 				last = ref.Msg
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return Changed{}, fmt.Errorf("queue database %s: %s: %w", db.path, what, err)
 	}
 	return n, nil
+}
+
+// eachPendingTx calls fn, in tx, with each of refs that is still a
+// pending recipient and its state, in the order of refs, and stops at
+// fn's first error. A ref no longer queued (finished meanwhile) or no
+// longer pending is passed over.
+func eachPendingTx(tx *bolt.Tx, refs []Ref, fn func(Ref, *RecipientState) error) error {
+	rcpts := tx.Bucket(bucketRcpts)
+	for _, ref := range refs {
+		v := rcpts.Get(rcptKey(ref))
+		if v == nil {
+			continue
+		}
+		st, err := decodeRecipient(ref, v)
+		if err != nil {
+			return err
+		}
+		if st.State != Pending {
+			continue
+		}
+		if err := fn(ref, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// updateRemoving runs fn in one write transaction, as update does, for
+// the call named what, which may remove messages: fn adds the body files
+// of those it removes to *unlink, which is empty each time fn runs, and
+// they are unlinked once the transaction has committed. Its error names
+// the database and what.
+func (db *DB) updateRemoving(ctx context.Context, what string, fn func(tx *bolt.Tx, unlink *[]string) error) error {
+	var unlink []string
+	err := db.update(ctx, func(tx *bolt.Tx) error {
+		unlink = unlink[:0]
+		return fn(tx, &unlink)
+	})
+	if err != nil {
+		return fmt.Errorf("queue database %s: %s: %w", db.path, what, err)
+	}
+	for _, f := range unlink {
+		os.Remove(filepath.Join(db.bodies, f))
+	}
+	return nil
 }
 
 // MakeDue makes the pending recipients among refs that are not held due
@@ -270,9 +304,8 @@ type Removed struct {
 // its recipient is gone (ErrGone).
 func (db *DB) Remove(ctx context.Context, ids []MsgID) (Removed, error) {
 	var out Removed
-	var unlink []string
-	err := db.update(ctx, func(tx *bolt.Tx) error {
-		out, unlink = Removed{}, unlink[:0]
+	err := db.updateRemoving(ctx, "remove", func(tx *bolt.Tx, unlink *[]string) error {
+		out = Removed{}
 		msgs := tx.Bucket(bucketMsgs)
 		for _, id := range ids {
 			v := msgs.Get(msgKey(id))
@@ -297,16 +330,13 @@ func (db *DB) Remove(ctx context.Context, ids []MsgID) (Removed, error) {
 			}
 			out.Messages = append(out.Messages, id)
 			if env.BodyFile != "" {
-				unlink = append(unlink, env.BodyFile)
+				*unlink = append(*unlink, env.BodyFile)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return Removed{}, fmt.Errorf("queue database %s: remove: %w", db.path, err)
-	}
-	for _, f := range unlink {
-		os.Remove(filepath.Join(db.bodies, f))
+		return Removed{}, err
 	}
 	return out, nil
 }
@@ -337,26 +367,14 @@ type FailedNow struct {
 // them finds, when it is recorded, that its recipient is gone (ErrGone).
 func (db *DB) FailNow(ctx context.Context, refs []Ref, text func(RecipientState) string, finish Finisher) (FailedNow, error) {
 	var out FailedNow
-	var unlink []string
 	now := db.now()
 	queued := false
-	err := db.update(ctx, func(tx *bolt.Tx) error {
-		out, unlink, queued = FailedNow{}, unlink[:0], false
+	err := db.updateRemoving(ctx, "fail now", func(tx *bolt.Tx, unlink *[]string) error {
+		out, queued = FailedNow{}, false
 		rcpts, due := tx.Bucket(bucketRcpts), tx.Bucket(bucketDue)
 		ended := map[MsgID]int{}
 		var order []MsgID
-		for _, ref := range refs {
-			v := rcpts.Get(rcptKey(ref))
-			if v == nil {
-				continue
-			}
-			st, err := decodeRecipient(ref, v)
-			if err != nil {
-				return err
-			}
-			if st.State != Pending {
-				continue
-			}
+		err := eachPendingTx(tx, refs, func(ref Ref, st *RecipientState) error {
 			if !st.Held {
 				if err := due.Delete(dueKey(st.Channel, st.Next, ref)); err != nil {
 					return err
@@ -372,6 +390,10 @@ func (db *DB) FailNow(ctx context.Context, refs []Ref, text func(RecipientState)
 			}
 			ended[ref.Msg]++
 			out.Recipients++
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		out.Messages = len(order)
 		for _, id := range order {
@@ -389,16 +411,13 @@ func (db *DB) FailNow(ctx context.Context, refs []Ref, text func(RecipientState)
 			}
 			out.Ended = append(out.Ended, e)
 			if rec.unlink != "" {
-				unlink = append(unlink, rec.unlink)
+				*unlink = append(*unlink, rec.unlink)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return FailedNow{}, fmt.Errorf("queue database %s: fail now: %w", db.path, err)
-	}
-	for _, f := range unlink {
-		os.Remove(filepath.Join(db.bodies, f))
+		return FailedNow{}, err
 	}
 	if queued {
 		db.signalAccepted()

@@ -1,7 +1,6 @@
 package passwd
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,11 +23,7 @@ import (
 
 const schemaVersion = 1
 
-var (
-	bucketMeta   = []byte("meta")
-	bucketLogins = []byte("logins")
-	keySchema    = []byte("schema")
-)
+var bucketLogins = []byte("logins")
 
 // maxLogin is the longest login, in bytes.
 const maxLogin = 255
@@ -139,18 +134,7 @@ func openRead(path string) (*bolt.DB, fs.FileInfo, error) {
 		return nil, nil, fmt.Errorf("passwd table %s: %w", path, unwrapPath(err))
 	}
 	err = db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil || tx.Bucket(bucketLogins) == nil {
-			return errors.New("not a gqmail password table")
-		}
-		v := meta.Get(keySchema)
-		if len(v) != 4 {
-			return errors.New("schema version record is damaged")
-		}
-		if n := binary.BigEndian.Uint32(v); n != schemaVersion {
-			return fmt.Errorf("schema version %d, this gqmail understands %d", n, schemaVersion)
-		}
-		return nil
+		return tablefile.CheckSchema(tx, "password", schemaVersion, bucketLogins)
 	})
 	if err != nil {
 		db.Close()
@@ -282,11 +266,7 @@ func replace(path string, m map[string]string, old fs.FileInfo) error {
 		opts.Chown, opts.UID, opts.GID = true, int(owner.Uid), int(owner.Gid)
 	}
 	err := tablefile.Replace(path, opts, func(tx *bolt.Tx) error {
-		meta, err := tx.CreateBucket(bucketMeta)
-		if err != nil {
-			return err
-		}
-		if err := meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, schemaVersion)); err != nil {
+		if err := tablefile.PutSchema(tx, schemaVersion); err != nil {
 			return err
 		}
 		logins, err := tx.CreateBucket(bucketLogins)

@@ -6,6 +6,10 @@
 // one, never a mixture, and after Replace returns the new one survives a
 // crash.
 //
+// Reader reads such a table and follows its replacements, and PutSchema
+// and CheckSchema write and check the schema version record every one
+// of these tables keeps.
+//
 // It never changes a table in place, never takes a lock (callers that can
 // race take their own), and leaves nothing behind on error: the temporary
 // file is removed and the old table is untouched.

@@ -30,11 +30,9 @@ import (
 const schemaVersion = 1
 
 var (
-	bucketMeta     = []byte("meta")
 	bucketAliases  = []byte("aliases")
 	bucketLines    = []byte("lines")
 	bucketIncludes = []byte("includes")
-	keySchema      = []byte("schema")
 )
 
 // Path returns the table's path in the root p: users/aliases.db.
@@ -45,11 +43,7 @@ func Path(p layout.Paths) string {
 // WriteTable replaces the table at path with p, atomically.
 func WriteTable(path string, p *Parsed) error {
 	err := tablefile.Replace(path, tablefile.Options{Mode: 0o644, SizeHint: sizeHint(p)}, func(tx *bolt.Tx) error {
-		meta, err := tx.CreateBucket(bucketMeta)
-		if err != nil {
-			return err
-		}
-		if err := meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, schemaVersion)); err != nil {
+		if err := tablefile.PutSchema(tx, schemaVersion); err != nil {
 			return err
 		}
 		byKey, err := tx.CreateBucket(bucketAliases)
@@ -129,18 +123,7 @@ func OpenTable(path string) *Table {
 }
 
 func checkSchema(tx *bolt.Tx) error {
-	meta := tx.Bucket(bucketMeta)
-	if meta == nil || tx.Bucket(bucketAliases) == nil || tx.Bucket(bucketLines) == nil || tx.Bucket(bucketIncludes) == nil {
-		return errors.New("not a gqmail aliases table")
-	}
-	v := meta.Get(keySchema)
-	if len(v) != 4 {
-		return errors.New("schema version record is damaged")
-	}
-	if n := binary.BigEndian.Uint32(v); n != schemaVersion {
-		return fmt.Errorf("schema version %d, this gqmail understands %d", n, schemaVersion)
-	}
-	return nil
+	return tablefile.CheckSchema(tx, "aliases", schemaVersion, bucketAliases, bucketLines, bucketIncludes)
 }
 
 // Path returns the table file's path.
