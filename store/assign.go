@@ -99,11 +99,7 @@ func decodeAssign(b []byte) (*AssignEntry, error) {
 // Among entries with the same key the first one wins, as in qmail-newu.
 func WriteAssignTable(path string, entries []AssignEntry) error {
 	err := tablefile.Replace(path, tablefile.Options{Mode: 0o644}, func(tx *bolt.Tx) error {
-		meta, err := tx.CreateBucket(bucketMeta)
-		if err != nil {
-			return err
-		}
-		if err := meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, assignSchemaVersion)); err != nil {
+		if err := tablefile.PutSchema(tx, assignSchemaVersion); err != nil {
 			return err
 		}
 		exact, err := tx.CreateBucket(bucketExact)
@@ -192,18 +188,7 @@ func (t *AssignTable) view(fn func(*bolt.Tx) error) (bool, error) {
 // checkAssignFile refuses a file that is not an assignment table of this
 // schema.
 func checkAssignFile(tx *bolt.Tx) error {
-	meta := tx.Bucket(bucketMeta)
-	if meta == nil || tx.Bucket(bucketExact) == nil || tx.Bucket(bucketPrefix) == nil || tx.Bucket(bucketLines) == nil {
-		return errors.New("not a gqmail assignment table")
-	}
-	v := meta.Get(keySchema)
-	if len(v) != 4 {
-		return errors.New("schema version record is damaged")
-	}
-	if n := binary.BigEndian.Uint32(v); n != assignSchemaVersion {
-		return fmt.Errorf("schema version %d, this gqmail understands %d", n, assignSchemaVersion)
-	}
-	return nil
+	return tablefile.CheckSchema(tx, "assignment", assignSchemaVersion, bucketExact, bucketPrefix, bucketLines)
 }
 
 // Lookup finds the assignment for a local part as qmail-lspawn does: the
