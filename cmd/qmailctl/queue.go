@@ -396,7 +396,7 @@ func writeShow(w io.Writer, m *admin.Message) {
 			fmt.Fprintf(w, "  next attempt: %s\n", time.Unix(r.NextAttempt, 0).UTC().Format(time.DateTime+" UTC"))
 		}
 		if r.LastResult != "" {
-			fmt.Fprintf(w, "  last result: %s\n", readable(r.LastResult))
+			fmt.Fprintf(w, "  last result: %s\n", qlog.Readable(r.LastResult))
 		}
 	}
 	fmt.Fprintln(w)
@@ -450,24 +450,4 @@ running daemon. Prints how many messages and recipients it changed.`,
 	flt.add(cmd, true)
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "count what would change, change nothing")
 	return cmd
-}
-
-// readable puts a report on one line for a terminal: its lines joined
-// with " / ", control bytes and bytes past ASCII as '?', so that no
-// remote server's text can move the cursor of whoever reads it.
-func readable(text string) string {
-	lines := strings.Split(strings.TrimSpace(text), "\n")
-	var b strings.Builder
-	for i, line := range lines {
-		if i > 0 {
-			b.WriteString(" / ")
-		}
-		for _, c := range []byte(strings.TrimRight(line, "\r")) {
-			if c < ' ' || c > '~' {
-				c = '?'
-			}
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }

@@ -13,12 +13,12 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gqmail/gqmail/internal/frame"
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/internal/qlog"
+	"github.com/gqmail/gqmail/internal/unixsock"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -103,14 +103,9 @@ func (s *Server) now() time.Time {
 func (s *Server) Serve(l *net.UnixListener) error {
 	defer s.wg.Wait()
 	for {
-		c, err := l.AcceptUnix()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			s.Log.Warning("admin socket: %v; trying again", err)
-			time.Sleep(100 * time.Millisecond)
-			continue
+		c, ok := unixsock.Accept(l, s.Log, "admin socket")
+		if !ok {
+			return nil
 		}
 		uid, err := peerUID(c)
 		var why string
@@ -124,12 +119,7 @@ func (s *Server) Serve(l *net.UnixListener) error {
 			why = "too many administration clients at once; try again"
 		}
 		if why != "" {
-			refusal := outcome.Temporary("%s", why)
-			s.wg.Go(func() {
-				defer c.Close()
-				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				frame.Write(bufio.NewWriter(c), []byte(TagHello), []byte{outcome.Letter(refusal)}, []byte(outcome.Text(refusal)))
-			})
+			unixsock.Refuse(&s.wg, c, TagHello, why)
 			continue
 		}
 		s.wg.Go(func() {
@@ -182,19 +172,9 @@ func (s *Server) CloseConns() {
 }
 
 func peerUID(c *net.UnixConn) (int, error) {
-	raw, err := c.SyscallConn()
+	cred, err := unixsock.PeerCred(c)
 	if err != nil {
 		return -1, err
-	}
-	var cred *syscall.Ucred
-	var credErr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, credErr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	}); err != nil {
-		return -1, err
-	}
-	if credErr != nil {
-		return -1, credErr
 	}
 	return int(cred.Uid), nil
 }

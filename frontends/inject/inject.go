@@ -48,6 +48,7 @@ import (
 	"github.com/gqmail/gqmail/internal/frame"
 	"github.com/gqmail/gqmail/internal/outcome"
 	"github.com/gqmail/gqmail/internal/qlog"
+	"github.com/gqmail/gqmail/internal/unixsock"
 	"github.com/gqmail/gqmail/store"
 )
 
@@ -112,29 +113,18 @@ func Listen(path string) (*net.UnixListener, error) {
 func (s *Server) Serve(l *net.UnixListener) error {
 	defer s.wg.Wait()
 	for {
-		c, err := l.AcceptUnix()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			// Out of descriptors, say: wait and go on, rather than
-			// stop taking mail while the daemon runs.
-			s.Log.Warning("submission socket: %v; trying again", err)
-			time.Sleep(100 * time.Millisecond)
-			continue
+		c, ok := unixsock.Accept(l, s.Log, "submission socket")
+		if !ok {
+			return nil
 		}
-		cred, err := peerCred(c)
+		cred, err := unixsock.PeerCred(c)
 		if err != nil {
 			s.Log.Warning("submission socket: peer credentials: %v", err)
 			c.Close()
 			continue
 		}
 		if why := s.enter(c, int(cred.Uid), slices.Contains(s.TrustedUIDs, int(cred.Uid))); why != "" {
-			s.wg.Go(func() {
-				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				hello(bufio.NewWriter(c), outcome.Temporary("%s", why))
-				c.Close()
-			})
+			unixsock.Refuse(&s.wg, c, submission.TagHello, why)
 			continue
 		}
 		s.wg.Go(func() {
@@ -202,25 +192,10 @@ func (s *Server) CloseConns() {
 	}
 }
 
-func peerCred(c *net.UnixConn) (*syscall.Ucred, error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var cred *syscall.Ucred
-	var credErr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, credErr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	}); err != nil {
-		return nil, err
-	}
-	return cred, credErr
-}
-
 func (s *Server) serveConn(c *net.UnixConn, cred *syscall.Ucred) error {
 	r, w := bufio.NewReader(c), bufio.NewWriter(c)
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if err := hello(w, nil); err != nil {
+	if err := hello(w); err != nil {
 		return nil // gone already
 	}
 	c.SetWriteDeadline(time.Time{})
@@ -274,13 +249,10 @@ func (s *Server) serveConn(c *net.UnixConn, cred *syscall.Ucred) error {
 	}
 }
 
-// hello greets a client: admitted when err is nil, else refused with err.
-func hello(w *bufio.Writer, err error) error {
-	text := "go ahead"
-	if err != nil {
-		text = outcome.Text(err)
-	}
-	return frame.Write(w, []byte(submission.TagHello), []byte{outcome.Letter(err)}, []byte(text))
+// hello greets a client the server admits ("K go ahead"); one it refuses
+// is greeted by unixsock.Refuse.
+func hello(w *bufio.Writer) error {
+	return frame.Write(w, []byte(submission.TagHello), []byte{outcome.Letter(nil)}, []byte("go ahead"))
 }
 
 // answer is the reply to a submission: a nil err means queued as id.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/gqmail/gqmail/frontends/submission"
@@ -37,31 +36,11 @@ func Mailq(env *Env) int {
 			fmt.Fprintf(w, "%s\t%s\t%s\n", mark, r.Channel, qlog.Safe(r.Address))
 			switch {
 			case r.State == "pending" && r.Attempts > 0:
-				fmt.Fprintf(w, "\t\t%d attempts, next %s: %s\n", r.Attempts, r.Next.UTC().Format(time.DateTime), readable(r.LastText))
+				fmt.Fprintf(w, "\t\t%d attempts, next %s: %s\n", r.Attempts, r.Next.UTC().Format(time.DateTime), qlog.Readable(r.LastText))
 			case r.State == "held" && r.Attempts > 0:
-				fmt.Fprintf(w, "\t\t%d attempts, held: %s\n", r.Attempts, readable(r.LastText))
+				fmt.Fprintf(w, "\t\t%d attempts, held: %s\n", r.Attempts, qlog.Readable(r.LastText))
 			}
 		}
 	}
 	return 0
-}
-
-// readable makes a remote server's text fit one line of a terminal: lines
-// joined with " / ", other control bytes and bytes past ASCII shown as '?',
-// so no reply can move the cursor or clear the screen of whoever runs mailq.
-func readable(text string) string {
-	lines := strings.Split(strings.TrimSpace(text), "\n")
-	var b strings.Builder
-	for i, line := range lines {
-		if i > 0 {
-			b.WriteString(" / ")
-		}
-		for _, c := range []byte(strings.TrimRight(line, "\r")) {
-			if c < ' ' || c > '~' {
-				c = '?'
-			}
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }

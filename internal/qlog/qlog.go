@@ -7,6 +7,10 @@
 // with qmail's escaping of report texts (newline → "/", bytes below 33 or
 // above 126 → "_"). The json format writes the same events as one JSON
 // object per line with the fields separate.
+//
+// It also owns how text from outside is made harmless where people read
+// it: Safe for a field of a log line, Readable for a remote report shown
+// on a terminal by the queue listings.
 package qlog
 
 import (

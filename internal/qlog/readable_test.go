@@ -1,16 +1,16 @@
-package sendmail
+package qlog
 
 import "testing"
 
-func TestMailqShowsRemoteTextOnOneHarmlessLine(t *testing.T) {
+func TestReadableShowsRemoteTextOnOneHarmlessLine(t *testing.T) {
 	for in, want := range map[string]string{
 		"Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n": "Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)",
 		"127.0.0.1 said: 451 try\r\nlater\n":                               "127.0.0.1 said: 451 try / later",
 		"evil \x1b[2J\x07 text \xff":                                       "evil ?[2J? text ?",
 		"":                                                                 "",
 	} {
-		if got := readable(in); got != want {
-			t.Errorf("readable(%q) = %q, want %q", in, got, want)
+		if got := Readable(in); got != want {
+			t.Errorf("Readable(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
