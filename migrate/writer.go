@@ -101,13 +101,26 @@ var defaultWriterBounds = writerBounds{
 
 // silence is how long the child may go without answering while it holds
 // bytes of bodies.
+//
+// The allowance for bodies is at most maxBodyAllowance: the sizes are
+// those of qmail's mess files, which qmail's accounts can write, and a
+// sparse file of terabytes would otherwise allow months of silence (or
+// overflow a Duration).
 func (b writerBounds) silence(bytes int64) time.Duration {
 	if b.Rate <= 0 {
 		return b.Answer
 	}
 	whole, rest := bytes/b.Rate, bytes%b.Rate
+	if bytes < 0 || whole >= int64(maxBodyAllowance/time.Second) {
+		// bytes < 0: the sum of sizes in hand wrapped around
+		return b.Answer + maxBodyAllowance
+	}
 	return b.Answer + time.Duration(whole)*time.Second + time.Duration(rest)*time.Second/time.Duration(b.Rate)
 }
+
+// maxBodyAllowance caps the silence allowed for bodies in hand: an hour
+// copies 3.6 GB at 1 MiB/s, more than any one message qmail took.
+const maxBodyAllowance = time.Hour
 
 // QueueWriterClient is the parent's side: a Queuer whose messages the
 // child queues.

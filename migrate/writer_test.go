@@ -143,13 +143,10 @@ func TestWriterClientGivesUpOnAChildThatNeverAnswers(t *testing.T) {
 	}
 	start := time.Now()
 	queue(4711)
-	select {
-	case <-w.got:
-	case <-time.After(bounded):
-		t.Fatal("the fake queue writer did not get the message")
-	}
 	// A second message in hand, most likely sent before the bound runs
-	// out; if not, it is refused at once, with the same error.
+	// out; if not, it is refused at once, with the same error. (Whether
+	// the fake child has read either yet does not matter: a loaded
+	// machine may not run it within the bound.)
 	queue(4712)
 	for range 2 {
 		select {
@@ -183,7 +180,9 @@ func TestWriterClientGivesUpOnAChildThatNeverAnswers(t *testing.T) {
 // waited for, however long the messages behind wait in all.
 func TestWriterClientWaitsForAChildThatKeepsAnswering(t *testing.T) {
 	parent, child := writerPair(t)
-	const n, gap, answer = 5, 120 * time.Millisecond, 450 * time.Millisecond
+	// The gap is a twentieth of the bound, so that a loaded machine's
+	// scheduling cannot make it look silent.
+	const n, gap, answer = 5, 50 * time.Millisecond, time.Second
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
@@ -246,7 +245,9 @@ func TestWriterSilenceAllowsASecondAMiBInHand(t *testing.T) {
 		{0, 2 * time.Minute},
 		{1 << 19, 2*time.Minute + 500*time.Millisecond},
 		{128 * 10 << 20, 2*time.Minute + 1280*time.Second},
-		{1 << 50, 2*time.Minute + (1<<30)*time.Second},
+		// A sparse mess file of a PiB allows an hour, not 34 years.
+		{1 << 50, 2*time.Minute + time.Hour},
+		{1<<63 - 1, 2*time.Minute + time.Hour},
 	} {
 		if got := b.silence(c.bytes); got != c.want {
 			t.Errorf("silence(%d) = %v, want %v", c.bytes, got, c.want)

@@ -409,10 +409,13 @@ func importAsOwner(ctx context.Context, p layout.Paths, scan *migrate.QueueScan,
 	}
 	copied := make(chan struct{})
 	go func() { relayEscaped(os.Stderr, errR, uid); errR.Close(); close(copied) }()
+	// wait is called once the socket is closed, when the child has
+	// nothing left to do but close the database and exit. It is bounded
+	// whatever the child does: one that does not exit within
+	// writerExitGrace is killed, and if a process it left behind keeps
+	// its stderr open, the relay stops writerExitGrace later.
 	wait := func() error {
-		err := cmd.Wait()
-		<-copied
-		if err != nil {
+		if err := waitBounded(cmd, errR, copied, writerExitGrace); err != nil {
 			return fmt.Errorf("the queue writer (uid %d): %w", uid, err)
 		}
 		return nil
@@ -444,6 +447,36 @@ func importAsOwner(ctx context.Context, p layout.Paths, scan *migrate.QueueScan,
 	}
 	return res, err
 }
+
+// waitBounded waits for cmd to exit, and then for copied, which is
+// closed when the relay of the child's stderr (read from errR) has
+// ended. A child still running after grace is killed; a relay still
+// reading grace after that (a process the child left behind holds its
+// stderr) is stopped by closing errR.
+func waitBounded(cmd *exec.Cmd, errR *os.File, copied <-chan struct{}, grace time.Duration) error {
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-exited:
+	case <-time.After(grace):
+		cmd.Process.Kill()
+		<-exited
+		err = fmt.Errorf("it had not exited %v after its socket closed, and was killed", grace)
+	}
+	select {
+	case <-copied:
+	case <-time.After(grace):
+		errR.Close()
+		<-copied
+	}
+	return err
+}
+
+// writerExitGrace is how long the queue writer may take to exit once its
+// socket is closed (it closes queue.db, which writes nothing), and how
+// long its stderr may stay open after that.
+const writerExitGrace = 30 * time.Second
 
 // maxChildLines bounds what the queue writer may print through its parent.
 const maxChildLines = 100
