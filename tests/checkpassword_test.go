@@ -259,6 +259,23 @@ func TestCheckpasswordTableByQmailctlPasswd(t *testing.T) {
 		t.Errorf("a failed import changed the table:\n%s", out)
 	}
 
+	// No error quotes a bad line: the marker SeKr3t sits where a password
+	// or hash would be (or in what the line makes the login).
+	write(t, dovecot, "alice SeKr3t:x\n"+
+		"bad\xffSeKr3t:{PLAIN}x\n"+
+		"gina:$argon2id$v=19$m=SeKr3t,t=2,p=1$Z3FtYWlsc2FsdGdxbWFpbA$kucilq5jR/NByGtf0Z3/u79Rv0MGYWfdOXpM+XwYXCo\n"+
+		"jack:{BLF-CRYPT}$2y$SeKr3t$VWdTuulkfLz3y.H.imbbwOax4hVHGWz5zRRdxLNe7E.rt/qmad2/a\n"+
+		"kate:$6$rounds=SeKr3t$salt$key\n"+
+		"sam:$SeKr3t$x\n"+
+		"erin:{SeKr3t}\n")
+	out, err = qmailctl(t, root, "passwd", "import", "--dry-run", dovecot)
+	if err == nil || !strings.Contains(out, dovecot+" line 7: a scheme gqmail does not know") || strings.Contains(strings.ToLower(out), "sekr3t") {
+		t.Errorf("import --dry-run of lines with a secret: %v\n%s", err, out)
+	}
+	if out, err := setHash("carol", "$argon2id$v=19$m=SeKr3t,t=2,p=1$Z3FtYWlsc2FsdGdxbWFpbA$kucilq5jR/NByGtf0Z3/u79Rv0MGYWfdOXpM+XwYXCo"); err == nil || !strings.Contains(out, "argon2id hash: its parameters cannot be read") || strings.Contains(out, "SeKr3t") {
+		t.Errorf("set --hash of a hash with a secret: %v\n%s", err, out)
+	}
+
 	write(t, dovecot, strings.Replace(bad, "erin:{PLAIN}hunter2::::::\n", "", 1))
 	if out, err := qmailctl(t, root, "passwd", "import", "--dry-run", dovecot); err != nil || !strings.Contains(out, "2 logins, all good; nothing changed") {
 		t.Errorf("import --dry-run: %v\n%s", err, out)

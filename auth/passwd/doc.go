@@ -67,14 +67,18 @@
 // (case-insensitive): {BLF-CRYPT} (bcrypt), {ARGON2ID}, {SHA512-CRYPT},
 // {SHA256-CRYPT}, and {CRYPT} when its hash is one of those, as Dovecot
 // hands {CRYPT} to crypt(3); a bare $2y$, $6$, $5$ or $argon2id$ hash with
-// no scheme is taken too. Any other scheme ({PLAIN}, {MD5-CRYPT},
-// {SSHA}...) is an error for that line naming the scheme. Every hash is
-// decoded and its cost checked.
+// no scheme is taken too. Any other of Dovecot's schemes ({PLAIN},
+// {MD5-CRYPT}, {SSHA}...) is an error for that line naming the scheme;
+// any other text in braces is "a scheme gqmail does not know". Every hash
+// is decoded and its cost checked.
 //
 // Every bad line is reported at once, with its line number and why
 // (ImportError), and then nothing is changed. A login on two lines is an
-// error naming both. Errors never quote a line's password field, which
-// for {PLAIN} is the password itself.
+// error naming the login and both lines. No other error quotes any part
+// of a line, which may hold a password in clear: a bad login, a hash the
+// decoder refuses and a hash kind or scheme gqmail does not know are each
+// given a fixed reason, naming at most a hash kind or scheme from
+// gqmail's own lists (and a cost over the limits, as a number).
 //
 // Import adds the file's logins to the table, replacing the hash of a
 // login the table already has; logins the file does not name are kept.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/gqmail/gqmail/internal/lineerr"
@@ -21,10 +22,34 @@ const (
 	reasonNoColon  = `no ":" after the login`
 	reasonNoHash   = "empty password field"
 	reasonNoBrace  = `"{" with no "}" in the password field`
-	reasonScheme   = "scheme %s is not accepted (accepted: {BLF-CRYPT}, {ARGON2ID}, {SHA512-CRYPT}, {SHA256-CRYPT}, {CRYPT} of those, or a bare $2y$, $6$, $5$ or $argon2id$ hash)"
+	reasonScheme   = "scheme {%s} is not accepted (%s)"
+	reasonUnknown  = "a scheme gqmail does not know (%s)"
 	reasonMismatch = "scheme {%s} holds a hash that is not %s"
 	reasonDup      = "login %q is also on line %d"
 )
+
+const acceptedSchemes = "accepted: {BLF-CRYPT}, {ARGON2ID}, {SHA512-CRYPT}, {SHA256-CRYPT}, {CRYPT} of those, or a bare $2y$, $6$, $5$ or $argon2id$ hash"
+
+// dovecotSchemes are Dovecot's password schemes that gqmail refuses, which
+// a reason may name. Any other text in braces is not named: it may be a
+// password.
+var dovecotSchemes = []string{
+	"PLAIN", "CLEARTEXT", "PLAIN-TRUNC", "PLAIN-MD4", "PLAIN-MD5", "LDAP-MD5",
+	"CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "HMAC-MD5",
+	"MD5", "MD5-CRYPT", "SMD5", "DES-CRYPT", "SHA", "SHA1", "SHA256", "SHA512",
+	"SSHA", "SSHA256", "SSHA512", "ARGON2I", "PBKDF2", "LANMAN", "NTLM",
+	"OTP", "SKEY", "RPA",
+}
+
+// knownScheme says whether an upper-cased scheme is one of
+// dovecotSchemes, with or without an encoding suffix (".HEX", ".B64").
+func knownScheme(scheme string) bool {
+	base, enc, hasEnc := strings.Cut(scheme, ".")
+	if hasEnc && enc != "HEX" && enc != "B64" && enc != "BASE64" {
+		return false
+	}
+	return slices.Contains(dovecotSchemes, base)
+}
 
 // Entry is a login and its hash, as read from line Line of a file.
 type Entry struct {
@@ -115,10 +140,10 @@ func parseDovecotLine(s string) (Entry, string) {
 	if !ok {
 		return Entry{}, reasonNoColon
 	}
-	key, err := NormalizeLogin(login)
-	if err != nil {
-		return Entry{}, err.Error()
+	if fault := loginFault(login); fault != "" {
+		return Entry{}, fault
 	}
+	key := asciiLower(login)
 	field, _, _ := strings.Cut(rest, ":")
 	hash, reason := dovecotHash(field)
 	if reason != "" {
@@ -162,11 +187,10 @@ func dovecotHash(field string) (hash, reason string) {
 		}
 		return hash, ""
 	default:
-		name := "{" + scheme + "}"
-		if len(name) > 40 || strings.ContainsFunc(scheme, func(r rune) bool { return notIdentifier(r) && r != '.' && r != '_' }) {
-			name = "in braces" // not a scheme name: maybe a password
+		if !knownScheme(scheme) {
+			return "", fmt.Sprintf(reasonUnknown, acceptedSchemes)
 		}
-		return "", fmt.Sprintf(reasonScheme, name)
+		return "", fmt.Sprintf(reasonScheme, scheme, acceptedSchemes)
 	}
 	if kind(hash) != want {
 		return "", fmt.Sprintf(reasonMismatch, scheme, want)

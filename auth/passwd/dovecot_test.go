@@ -87,10 +87,10 @@ func TestImportReportsEveryBadLineAndChangesNothing(t *testing.T) {
 		{"henry:plaintextpw", "not a crypt hash"},
 		{"ivan:{SHA512-CRYPT}" + sha512Hash + "\r", ""}, // a DOS line end is taken
 		{"ivan2:{SHA512-CRYPT}" + sha512Hash + "\r:1000", "carriage return"},
-		{"a b:{SHA512-CRYPT}" + sha512Hash, `login "a b" has white space`},
+		{"a b:{SHA512-CRYPT}" + sha512Hash, "the login has white space"},
 		{"judy:{BLF-CRYPT" + bcryptHash, `"{" with no "}"`},
 		{"kim:{CRYPT}$1$abc$OGyl6dDvZCDiGmIVbeuCq/", "scheme {CRYPT} holds a hash that is not"},
-		{"leo:{x y}secret", "scheme in braces is not accepted"},
+		{"leo:{x y}secret", "a scheme gqmail does not know"},
 		{"mallory:{SHA512-CRYPT}$6$rounds=6000000$roundsalt$lu7Rcrwbzvc4i3UU0le05F9a9bmjWI6qZ3W01cRCxB0EHJ8hLrRWzqCTVE5ceVSQRShxY.Ag20d5tJkF3rdy/.", "SHA512-CRYPT hash: 6000000 rounds are over"},
 		{"nia:" + sha256Hash + "\x00", "NUL byte"},
 		{":{SHA512-CRYPT}" + sha512Hash, "empty login"},
@@ -206,4 +206,86 @@ func FuzzParseDovecot(f *testing.F) {
 			}
 		}
 	})
+}
+
+// secretLines are bad lines of every kind the importer reports, each with
+// the marker SeKr3t where the password or hash would be (or, where the
+// login itself is bad, in what the line's start would make the login).
+var secretLines = []string{
+	"nul:{PLAIN}SeKr3t\x00",
+	"cr:{PLAIN}SeKr3t\r:1000",
+	"nocolonSeKr3t",
+	"empty::SeKr3t",
+	"brace:{BLF-CRYPTSeKr3t",
+	"plain:{PLAIN}SeKr3t",
+	"erin:{SeKr3t}",
+	"erin2:{SeKr3t}x",
+	"spaced:{x SeKr3t}y",
+	"mismatch:{BLF-CRYPT}$6$SeKr3t$key",
+	"crypt:{CRYPT}SeKr3t",
+	"crypt2:{CRYPT}$SeKr3t$x",
+	"alice SeKr3t:x",
+	"alice\t{SHA512-CRYPT}$6$salt$SeKr3t:1000",
+	"bad\xffSeKr3t:{PLAIN}x",
+	"ctl\x01SeKr3t:{PLAIN}x",
+	":SeKr3t",
+	strings.Repeat("l", 300) + "SeKr3t:{PLAIN}x",
+	"gina:$argon2id$v=19$m=SeKr3t,t=2,p=1$Z3FtYWlsc2FsdGdxbWFpbA$kucilq5jR/NByGtf0Z3/u79Rv0MGYWfdOXpM+XwYXCo",
+	"gina2:{ARGON2ID}$argon2id$v=19$m=SeKr3t,t=2,p=1$Z3FtYWlsc2FsdGdxbWFpbA$kucilq5jR/NByGtf0Z3/u79Rv0MGYWfdOXpM+XwYXCo",
+	"gina3:$argon2id$v=19$SeKr3t=1,t=2,p=1$Z3FtYWlsc2FsdGdxbWFpbA$kucilq5jR/NByGtf0Z3/u79Rv0MGYWfdOXpM+XwYXCo",
+	"gina4:$argon2id$v=SeKr3t$m=19456,t=2,p=1$Z3FtYWlsc2FsdGdxbWFpbA$kucilq5jR/NByGtf0Z3/u79Rv0MGYWfdOXpM+XwYXCo",
+	"gina5:$argon2id$v=19$m=19456,t=2,p=1$SeKr3t!!$kucilq5jR/NByGtf0Z3/u79Rv0MGYWfdOXpM+XwYXCo",
+	"gina6:$argon2id$v=19$m=19456,t=2,p=1$Z3FtYWlsc2FsdGdxbWFpbA$SeKr3t!!",
+	"gina7:$argon2id$SeKr3t",
+	"jack:$2y$SeKr3t$VWdTuulkfLz3y.H.imbbwOax4hVHGWz5zRRdxLNe7E.rt/qmad2/a",
+	"jack2:{BLF-CRYPT}$2y$05$SeKr3t",
+	"kate:$6$rounds=SeKr3t$salt$key",
+	"kate2:{SHA256-CRYPT}$5$rounds=SeKr3t$salt$key",
+	"kate3:$6$SeKr3t$",
+	"costly:$6$rounds=6000000$SeKr3t$lu7Rcrwbzvc4i3UU0le05F9a9bmjWI6qZ3W01cRCxB0EHJ8hLrRWzqCTVE5ceVSQRShxY.Ag20d5tJkF3rdy/.",
+	"costly2:$argon2id$v=19$m=2097152,t=2,p=1$SeKr3tSeKr3tSeKr3t$kucilq5jR/NByGtf0Z3/u79Rv0MGYWfdOXpM+XwYXCo",
+	"sam:$SeKr3t$x",
+	"sam2:$1$SeKr3t$OGyl6dDvZCDiGmIVbeuCq/",
+	"henry:SeKr3t",
+	"dup:$6$SeKr3t$lu7Rcrwbzvc4i3UU0le05F9a9bmjWI6qZ3W01cRCxB0EHJ8hLrRWzqCTVE5ceVSQRShxY.Ag20d5tJkF3rdy/.",
+	"DUP:$6$SeKr3t$lu7Rcrwbzvc4i3UU0le05F9a9bmjWI6qZ3W01cRCxB0EHJ8hLrRWzqCTVE5ceVSQRShxY.Ag20d5tJkF3rdy/.",
+}
+
+func TestImportErrorsNeverQuoteTheLine(t *testing.T) {
+	// In any case: a scheme is upper-cased before it is named.
+	quotes := func(s string) bool { return strings.Contains(strings.ToLower(s), "sekr3t") }
+	_, err := ParseDovecot(strings.NewReader(strings.Join(secretLines, "\n")+"\n"), "passwd-file")
+	var ie *ImportError
+	if !errors.As(err, &ie) {
+		t.Fatalf("ParseDovecot: %v; want an *ImportError", err)
+	}
+	// Every line but the first of the duplicate login is bad.
+	if len(ie.Lines) != len(secretLines)-1 {
+		t.Errorf("%d bad lines, want %d:\n%v", len(ie.Lines), len(secretLines)-1, err)
+	}
+	if want := fmt.Sprintf(`passwd-file line %d: login "dup" is also on line %d`, len(secretLines), len(secretLines)-1); !strings.Contains(err.Error(), want) {
+		t.Errorf("error lacks %q:\n%v", want, err)
+	}
+	var walk func(e error)
+	walk = func(e error) {
+		if quotes(e.Error()) {
+			t.Errorf("%T quotes the line:\n%v", e, e)
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			if next := u.Unwrap(); next != nil {
+				walk(next)
+			}
+		case interface{ Unwrap() []error }:
+			for _, next := range u.Unwrap() {
+				walk(next)
+			}
+		}
+	}
+	walk(err)
+	for _, l := range ie.Lines {
+		if quotes(l.Reason + l.Text) {
+			t.Errorf("line %d keeps the line's text: %q %q", l.Line, l.Reason, l.Text)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package passwd
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -121,30 +122,58 @@ func decode(hash string) (algorithm.Digest, error) {
 	default:
 		return nil, unknownKind(hash)
 	}
-	if err == nil {
-		err = checkCost(k, hash)
-	}
 	if err != nil {
+		return nil, fmt.Errorf("%s hash: %s", k, decodeFault(err))
+	}
+	if err := checkCost(k, hash); err != nil {
 		return nil, fmt.Errorf("%s hash: %w", k, err)
 	}
 	return d, nil
 }
 
-// unknownKind says what is wrong with a hash of no kind that is verified,
-// naming its crypt identifier if it has one ("$1$") and nothing of it
-// otherwise.
-func unknownKind(hash string) error {
-	const accepted = "accepted: $argon2id$, $2a$, $2b$, $2y$, $6$, $5$"
-	if strings.HasPrefix(hash, "$") {
-		if id, _, ok := strings.Cut(hash[1:], "$"); ok && len(id) <= 16 && !strings.ContainsFunc(id, notIdentifier) {
-			return fmt.Errorf("hash of kind $%s$ is not accepted (%s)", id, accepted)
-		}
+// decodeFault says in a fixed text which part of a hash the library could
+// not decode. The library's own error is not passed on: it quotes the
+// hash ("option 'm' has invalid value '...'"), which may be a password
+// given by mistake, and it would reach import errors, qmailctl's output
+// and checkpassword's log.
+func decodeFault(err error) string {
+	switch {
+	case errors.Is(err, algorithm.ErrEncodedHashInvalidVersion):
+		return "its version cannot be read or is not one gqmail knows"
+	case errors.Is(err, algorithm.ErrEncodedHashInvalidOptionKey):
+		return "its parameters name one gqmail does not know"
+	case errors.Is(err, algorithm.ErrEncodedHashInvalidOption),
+		errors.Is(err, algorithm.ErrEncodedHashInvalidOptionValue),
+		errors.Is(err, algorithm.ErrParameterInvalid):
+		return "its parameters cannot be read"
+	case errors.Is(err, algorithm.ErrEncodedHashSaltEncoding):
+		return "its salt cannot be decoded"
+	case errors.Is(err, algorithm.ErrEncodedHashKeyEncoding):
+		return "its key cannot be decoded or is not of the right length"
 	}
-	return fmt.Errorf("not a crypt hash (%s); a password in clear is never stored", accepted)
+	return "it is not in that kind's form"
 }
 
-func notIdentifier(r rune) bool {
-	return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-')
+// knownKinds are crypt identifiers of hashes this package does not
+// verify, which an error may name: they are not the hash's own text.
+var knownKinds = []string{
+	"1", "apr1", "md5", "3", "sha1", "y", "gy", "7", "scrypt",
+	"argon2i", "argon2d", "bcrypt-sha256", "2x",
+	"pbkdf2", "pbkdf2-sha1", "pbkdf2-sha256", "pbkdf2-sha512",
+}
+
+// unknownKind says what is wrong with a hash of no kind that is verified,
+// naming its crypt identifier only if it is one of knownKinds ("$1$"), and
+// nothing of the hash otherwise: a password in clear may look like one.
+func unknownKind(hash string) error {
+	const accepted = "accepted: $argon2id$, $2a$, $2b$, $2y$, $6$, $5$"
+	if !strings.HasPrefix(hash, "$") {
+		return fmt.Errorf("not a crypt hash (%s); a password in clear is never stored", accepted)
+	}
+	if id, _, ok := strings.Cut(hash[1:], "$"); ok && slices.Contains(knownKinds, id) {
+		return fmt.Errorf("hash of kind $%s$ is not accepted (%s)", id, accepted)
+	}
+	return fmt.Errorf("a hash of a kind gqmail does not know (%s); a password in clear is never stored", accepted)
 }
 
 // checkCost refuses a decoded hash that would cost too much to check. The

@@ -34,19 +34,37 @@ func Path(p layout.Paths) string {
 }
 
 // NormalizeLogin returns login as the table keys it, ASCII-lowercased, or
-// an error saying why it cannot be a login (see the package doc).
+// an error saying why it cannot be a login (see the package doc). The
+// error quotes the login, as given on a command line; loginFault says the
+// same without it.
 func NormalizeLogin(login string) (string, error) {
+	fault := loginFault(login)
 	switch {
-	case login == "":
-		return "", errors.New("empty login")
-	case len(login) > maxLogin:
-		return "", fmt.Errorf("login of %d bytes is longer than %d", len(login), maxLogin)
+	case fault == "":
+		return asciiLower(login), nil
+	case login == "" || len(login) > maxLogin:
+		return "", errors.New(fault)
 	case !utf8.ValidString(login):
 		return "", fmt.Errorf("login %q is not valid UTF-8", login)
-	case strings.ContainsFunc(login, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == ':' }):
-		return "", fmt.Errorf("login %q has white space, a control character or a colon", login)
 	}
-	return asciiLower(login), nil
+	return "", fmt.Errorf("login %q has white space, a control character or a colon", login)
+}
+
+// loginFault says why login cannot be a login, in a fixed text that holds
+// none of it (a line of a passwd-file may be a password), or "" when it
+// can be one.
+func loginFault(login string) string {
+	switch {
+	case login == "":
+		return "empty login"
+	case len(login) > maxLogin:
+		return fmt.Sprintf("login of %d bytes is longer than %d", len(login), maxLogin)
+	case !utf8.ValidString(login):
+		return "the login is not valid UTF-8"
+	case strings.ContainsFunc(login, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == ':' }):
+		return "the login has white space, a control character or a colon"
+	}
+	return ""
 }
 
 func asciiLower(s string) string {
