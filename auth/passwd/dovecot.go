@@ -66,23 +66,9 @@ type Entry struct {
 // to one *LineError a line.
 type ImportError struct{ lineerr.List }
 
-// LineError is one bad line, as ImportError unwraps to it.
-type LineError struct {
-	Name   string
-	Line   int
-	Reason string
-}
-
-func (e *LineError) Error() string { return fmt.Sprintf("%s line %d: %s", e.Name, e.Line, e.Reason) }
-
-// Unwrap returns the bad lines' errors.
-func (e *ImportError) Unwrap() []error {
-	errs := make([]error, len(e.Lines))
-	for i, l := range e.Lines {
-		errs[i] = &LineError{Name: e.Name, Line: l.Line, Reason: l.Reason}
-	}
-	return errs
-}
+// LineError is one bad line, as ImportError unwraps to it; it holds no
+// text of the line.
+type LineError = lineerr.Bad
 
 // ParseDovecot reads a Dovecot passwd-file (see the package doc) and
 // returns its logins in file order, or an *ImportError listing every bad

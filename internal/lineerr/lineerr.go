@@ -56,13 +56,37 @@ type List struct {
 
 // Error returns the report described in the package doc.
 func (e *List) Error() string {
-	return Join(len(e.Lines), func(i int) string {
-		l := &e.Lines[i]
-		if e.HideText {
-			return fmt.Sprintf("%s line %d: %s", e.Name, l.Line, l.Reason)
-		}
-		return fmt.Sprintf("%s line %d: %s: %q", e.Name, l.Line, l.Reason, l.Text)
-	})
+	return Join(len(e.Lines), func(i int) string { return e.bad(i).Error() })
+}
+
+// Unwrap returns one *Bad a bad line, every one of them, in order.
+func (e *List) Unwrap() []error {
+	errs := make([]error, len(e.Lines))
+	for i := range e.Lines {
+		errs[i] = e.bad(i)
+	}
+	return errs
+}
+
+func (e *List) bad(i int) *Bad {
+	l := e.Lines[i]
+	return &Bad{Name: e.Name, Line: l.Line, Reason: l.Reason, Text: l.Text, HideText: e.HideText}
+}
+
+// Bad is one bad line of a List as an error of its own: its message is
+// the line's line of the List's report.
+type Bad struct {
+	Name         string // the List's
+	Line         int
+	Reason, Text string
+	HideText     bool // the List's
+}
+
+func (b *Bad) Error() string {
+	if b.HideText {
+		return fmt.Sprintf("%s line %d: %s", b.Name, b.Line, b.Reason)
+	}
+	return fmt.Sprintf("%s line %d: %s: %q", b.Name, b.Line, b.Reason, b.Text)
 }
 
 // Join returns the items 0 to n-1, as item words them, one a line, with

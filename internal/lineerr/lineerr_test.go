@@ -1,6 +1,7 @@
 package lineerr
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -95,6 +96,26 @@ func TestCutKeepsTheFirstMaxQuotedBytes(t *testing.T) {
 	} {
 		if got := Cut(tc.in); got != tc.want {
 			t.Errorf("Cut(%d bytes) = %d bytes, want %d", len(tc.in), len(got), len(tc.want))
+		}
+	}
+}
+
+func TestUnwrapGivesEachLineItsOwnError(t *testing.T) {
+	for _, hide := range []bool{false, true} {
+		e := &List{Name: "f", Lines: []Line{{Line: 2, Reason: "bad", Text: "secret"}, {Line: 5, Reason: "worse", Text: "x"}}, HideText: hide}
+		errs := e.Unwrap()
+		if len(errs) != 2 {
+			t.Fatalf("Unwrap gave %d errors, want 2", len(errs))
+		}
+		lines := strings.Split(e.Error(), "\n")
+		for i, err := range errs {
+			var b *Bad
+			if !errors.As(err, &b) || b.Line != e.Lines[i].Line || err.Error() != lines[i] {
+				t.Errorf("HideText %v: error %d is %v (%T), want the report's line %q", hide, i, err, err, lines[i])
+			}
+			if hide && strings.Contains(err.Error(), e.Lines[i].Text) {
+				t.Errorf("HideText: error %d quotes its line: %v", i, err)
+			}
 		}
 	}
 }
