@@ -8,6 +8,7 @@ import (
 	"net/smtp"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -343,5 +344,35 @@ func TestQueueCommandsWithTheDaemonStopped(t *testing.T) {
 	}
 	if _, errs, code := qctl(t, root, "", "queue", "hold", "ALL"); code != 111 || !strings.Contains(errs, "daemon is not running") {
 		t.Errorf("hold with the daemon stopped: exit %d, %s", code, errs)
+	}
+	if os.Geteuid() == 0 {
+		// The daemon's account, which owns queue/, puts a link to a
+		// queue database only root may read (another root's, say)
+		// where queue.db was: root's listing refuses it and shows
+		// nothing of it.
+		db := filepath.Join(root, "queue", "queue.db")
+		data, err := os.ReadFile(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret := filepath.Join(t.TempDir(), "root-only.db")
+		if err := os.WriteFile(secret, bytes.ReplaceAll(data, []byte("s@localhost"), []byte("SeKr3t@host")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(db, db+".kept"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(secret, db); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Lchown(db, acct.uid, acct.gid); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"queue", "list"}, {"queue", "list", "--json"}, {"queue", "stat"}} {
+			out, errs, code := qctl(t, root, "", args...)
+			if code == 0 || !strings.Contains(errs, "queue.db") || strings.Contains(out+errs, "SeKr3t") {
+				t.Errorf("%v as root over a queue.db linked to a root-only file: exit %d\n%s%s", args, code, out, errs)
+			}
+		}
 	}
 }
