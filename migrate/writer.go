@@ -238,15 +238,23 @@ func (c *QueueWriterClient) stalled() {
 	}
 	quiet = quiet.Round(time.Millisecond)
 	n, bytes := len(c.pending), c.inHand
-	for seq, p := range c.pending {
-		p.ch <- writerAnswer{err: fmt.Errorf("%w: qmail message %d got no answer in %v, and no message got one in %v (the bound with %d bytes of bodies in hand, in %d message(s), is %v)",
-			ErrWriterTimeout, p.id, now.Sub(p.sent).Round(time.Millisecond), quiet, bytes, n, silence.Round(time.Millisecond))}
-		delete(c.pending, seq)
-	}
-	c.inHand = 0
+	c.failPendingLocked(func(p *pendingMessage) error {
+		return fmt.Errorf("%w: qmail message %d got no answer in %v, and no message got one in %v (the bound with %d bytes of bodies in hand, in %d message(s), is %v)",
+			ErrWriterTimeout, p.id, now.Sub(p.sent).Round(time.Millisecond), quiet, bytes, n, silence.Round(time.Millisecond))
+	})
 	c.dead = fmt.Errorf("%w: it answered no message in %v", ErrWriterTimeout, quiet)
 	c.mu.Unlock()
 	c.Close()
+}
+
+// failPendingLocked answers every pending message with the error errOf
+// gives it, and forgets them. c.mu is held.
+func (c *QueueWriterClient) failPendingLocked(errOf func(*pendingMessage) error) {
+	for seq, p := range c.pending {
+		p.ch <- writerAnswer{err: errOf(p)}
+		delete(c.pending, seq)
+	}
+	c.inHand = 0
 }
 
 func (c *QueueWriterClient) read() {
@@ -289,11 +297,7 @@ func (c *QueueWriterClient) read() {
 	if c.dead == nil {
 		c.dead = err
 	}
-	for seq, p := range c.pending {
-		p.ch <- writerAnswer{err: err}
-		delete(c.pending, seq)
-	}
-	c.inHand = 0
+	c.failPendingLocked(func(*pendingMessage) error { return err })
 	c.watch.Stop()
 	c.mu.Unlock()
 }
